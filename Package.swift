@@ -1,0 +1,46 @@
+// swift-tools-version: 6.0
+// Lattice: a Swift-native engine for TRELLIS, ReconViaGen and VIST3A.
+// Layering (one way): CLatticeKernels <- LatticeTensor <- LatticeNN <- LatticeModels
+//                     <- LatticeFixtures <- lattice (CLI); lattice-bench sits beside the CLI.
+import PackageDescription
+
+let package = Package(
+    name: "Lattice",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "LatticeTensor", targets: ["LatticeTensor"]),
+        .library(name: "LatticeNN", targets: ["LatticeNN"]),
+        .library(name: "LatticeModels", targets: ["LatticeModels"]),
+        .library(name: "LatticeFixtures", targets: ["LatticeFixtures"]),
+        .executable(name: "lattice", targets: ["lattice"]),
+        .executable(name: "lattice-bench", targets: ["lattice-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        // C kernels: per-ISA code paths selected at run time (target attributes and
+        // target_clones), so no unsafeFlags are needed and other packages can depend on us.
+        .target(name: "CLatticeKernels"),
+        .target(name: "LatticeTensor", dependencies: ["CLatticeKernels"]),
+        .target(name: "LatticeNN", dependencies: ["LatticeTensor"]),
+        .target(name: "LatticeModels", dependencies: ["LatticeNN"]),
+        .target(name: "LatticeFixtures", dependencies: ["LatticeModels"]),
+        .executableTarget(
+            name: "lattice",
+            dependencies: [
+                "LatticeFixtures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "lattice-bench",
+            dependencies: [
+                "LatticeModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "LatticeTensorTests", dependencies: ["LatticeTensor"]),
+        .testTarget(name: "LatticeNNTests", dependencies: ["LatticeNN"]),
+        // Fixture files live in Tests/Fixtures and are found relative to #filePath.
+        .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
+    ]
+)

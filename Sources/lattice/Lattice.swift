@@ -1,0 +1,11 @@
+// The `lattice` command: one root command, one file per subcommand.
+import ArgumentParser
+import LatticeFixtures
+
+@main
+struct Lattice: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lattice",
+        abstract: "Swift-native 3D generation and reconstruction (TRELLIS, ReconViaGen, VIST3A).",
+        subcommands: [])
+}
