@@ -75,19 +75,19 @@ public struct FixtureRegistry: Sendable {
 
     /// The handler for `fixture`, or nil when none is registered.
     public func handler(for fixture: Fixture) -> FixtureHandler? {
-        handler(caseName: fixture.name, module: fixture.module)
+        entry(caseName: fixture.name, module: fixture.module)?.handler
     }
 
-    /// The handler for a case name and module, or nil.
-    public func handler(caseName: String, module: String) -> FixtureHandler? {
-        var best: (length: Int, handler: FixtureHandler)?
+    /// The entry for a case name and module, or nil.
+    public func entry(caseName: String, module: String) -> FixtureHandlerEntry? {
+        var best: (length: Int, entry: FixtureHandlerEntry)?
         for e in entries {
             if case .casePrefix(let p) = e.match, caseName.hasPrefix(p), p.count > (best?.length ?? -1) {
-                best = (p.count, e.handler)
+                best = (p.count, e)
             }
         }
-        if let best { return best.handler }
-        return entries.first { $0.match == .module(module) }?.handler
+        if let best { return best.entry }
+        return entries.first { $0.match == .module(module) }
     }
 }
 
