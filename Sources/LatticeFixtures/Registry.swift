@@ -13,5 +13,6 @@ import LatticeTensor
 extension FixtureRegistry {
     /// Every registered handler, one line each.
     static let handlers: [FixtureHandlerEntry] = [
+        // .casePrefix("<group>__<case prefix>", <Group>Fixtures.<handler>),
     ]
 }

@@ -28,7 +28,9 @@ struct LatticeBench: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if let t = threads, t < 1 {
+            throw ValidationError("--threads must be at least 1, got \(t)")
+        }
     }
 
     func run() throws {
@@ -42,7 +44,10 @@ struct LatticeBench: ParsableCommand {
         }
         if list {
             let width = selected.map(\.name.count).max() ?? 0
-            for b in selected { print("\(b.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(b.summary)") }
+            for b in selected {
+                print(
+                    "\(b.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(b.summary)")
+            }
             return
         }
         if !json { print(BenchTable.header) }
@@ -91,14 +96,17 @@ enum BenchTable {
     }
 
     static func number(_ x: Double) -> String {
-        x.magnitude >= 1e5 || (x != 0 && x.magnitude < 1e-2) ? String(format: "%.3e", x) : String(format: "%.3f", x)
+        x.magnitude >= 1e5 || (x != 0 && x.magnitude < 1e-2)
+            ? String(format: "%.3e", x) : String(format: "%.3f", x)
     }
 
     static func row(_ r: BenchResult) -> String {
         var baseline = "-"
         if let v = r.baselineValue { baseline = number(v) + (r.baseline.map { " (\($0))" } ?? "") }
         let speedup = r.speedup.map { String(format: "%.2fx", $0) } ?? "-"
-        var line = pad(r.name, 44) + pad(number(r.value), 12) + pad(r.unit, 8) + pad(baseline, 44) + speedup
+        var line =
+            pad(r.name, 44) + pad(number(r.value), 12) + pad(r.unit, 8) + pad(baseline, 44)
+            + speedup
         if let n = r.notes { line += "  # \(n)" }
         return line
     }

@@ -5,5 +5,5 @@
 
 /// Every benchmark, in the order `lattice-bench` runs them.
 let allBenchmarks: [Benchmark] = [
-    SafetensorsBench.benchmarks,
+    SafetensorsBench.benchmarks
 ].flatMap { $0 }

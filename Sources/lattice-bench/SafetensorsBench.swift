@@ -18,7 +18,8 @@ enum SafetensorsBench {
     static let benchmarks: [Benchmark] = [
         Benchmark(
             name: "safetensors-f16-256MB",
-            summary: "open, full read (to f32) and write of 64 f16 tensors; vs plain read(2)/write(2)",
+            summary:
+                "open, full read (to f32) and write of 64 f16 tensors; vs plain read(2)/write(2)",
             run: run)
     ]
 
@@ -35,7 +36,8 @@ enum SafetensorsBench {
     }
 
     static func run() throws -> [BenchResult] {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lattice-bench-\(getpid())")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "lattice-bench-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("model.safetensors")
@@ -44,14 +46,19 @@ enum SafetensorsBench {
 
         var writeError: Error?
         let writeSeconds = Timing.median(warmup: 1, repeats: 3) {
-            do { try Safetensors.write(tensors, metadata: ["format": "pt"], to: url) } catch { writeError = error }
+            do { try Safetensors.write(tensors, metadata: ["format": "pt"], to: url) } catch {
+                writeError = error
+            }
         }
         if let writeError { throw writeError }
-        let bytes = Double((try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0)
+        let bytes = Double(
+            (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(bytes), alignment: 64)
         defer { buffer.deallocate() }
         let plainPath = dir.appendingPathComponent("plain.bin").path
-        let plainWriteSeconds = Timing.median(warmup: 1, repeats: 3) { posixWrite(buffer, to: plainPath) }
+        let plainWriteSeconds = Timing.median(warmup: 1, repeats: 3) {
+            posixWrite(buffer, to: plainPath)
+        }
 
         // Page cache is warm after writing: these measure mapping and memory traffic, not the disk.
         var openError: Error?
@@ -66,16 +73,20 @@ enum SafetensorsBench {
             guard let f = try? SafetensorsFile(url: url), let ts = try? f.tensors() else { return }
             for (_, t) in ts { _ = t.to(.float32) }
         }
-        let plainReadSeconds = Timing.median(warmup: 1, repeats: 5) { posixRead(url.path, into: buffer) }
+        let plainReadSeconds = Timing.median(warmup: 1, repeats: 5) {
+            posixRead(url.path, into: buffer)
+        }
 
         let gb = bytes / 1e9
         return [
             BenchResult(
-                name: "\(label)-open", value: openSeconds * 1e3, unit: "ms", baseline: "read(2) of the whole file, same run",
+                name: "\(label)-open", value: openSeconds * 1e3, unit: "ms",
+                baseline: "read(2) of the whole file, same run",
                 baselineValue: plainReadSeconds * 1e3, notes: "header parse + 64 lazy views"),
             BenchResult(
                 name: "\(label)-read-to-f32", value: gb / readSeconds, unit: "GB/s",
-                baseline: "read(2) of the whole file, same run", baselineValue: gb / plainReadSeconds,
+                baseline: "read(2) of the whole file, same run",
+                baselineValue: gb / plainReadSeconds,
                 notes: "open + convert every tensor to f32 (touches every page)"),
             BenchResult(
                 name: "\(label)-write", value: gb / writeSeconds, unit: "GB/s",

@@ -25,7 +25,9 @@ struct CheckFixture: ParsableCommand {
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one fixture file") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if let t = threads, t < 1 {
+            throw ValidationError("--threads must be at least 1, got \(t)")
+        }
     }
 
     func run() throws {
@@ -84,7 +86,8 @@ struct CheckFixture: ParsableCommand {
 
     private func printJSON(_ r: FixtureReport, path: String) {
         func emit(_ object: [String: Any]) {
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+            if let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
                 let s = String(data: data, encoding: .utf8)
             {
                 print(s)
