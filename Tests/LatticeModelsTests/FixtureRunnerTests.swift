@@ -245,6 +245,18 @@ private func echo(_ f: Fixture, delta: Float = 0, skip: (String) -> Bool = { _ i
         #expect(e.status == .error && e.message == "not yet")
     }
 
+    /// Handlers can build a plain `[String: Tensor]` and return it as is.
+    @Test func tensorDictionariesAreHandlerResults() throws {
+        let handler: FixtureHandler = { f in
+            var out: [String: Tensor] = [:]
+            out["emb"] = try f.file.tensor("output.emb")
+            return out
+        }
+        let r = FixtureRunner(registry: FixtureRegistry([.casePrefix("trellis__ape", handler)]))
+            .check(fixtureURL("trellis__ape_c70"))
+        #expect(r.status == .passed)
+    }
+
     @Test func longestPrefixWinsThenModule() {
         let h: FixtureHandler = { _ in [:] }
         let reg = FixtureRegistry([
