@@ -141,6 +141,19 @@ public struct FixtureReport: Sendable {
     public let seconds: Double
 }
 
+extension FixtureReport: CustomStringConvertible {
+    /// One line: case, status, message, and every output that did not pass (for test messages).
+    public var description: String {
+        var s = "\(caseName): \(status.rawValue)"
+        if let message { s += " (\(message))" }
+        for o in outputs where o.status == .failed {
+            let err = o.maxAbsError.map { "max|err| \($0)" } ?? (o.detail ?? "")
+            s += "; \(o.name): \(err) vs \(o.tolerance.map { "\($0.tolerance)" } ?? "no tolerance")"
+        }
+        return s
+    }
+}
+
 /// Checks fixture files against the registered handlers.
 public struct FixtureRunner: Sendable {
     public let registry: FixtureRegistry

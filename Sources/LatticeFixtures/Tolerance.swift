@@ -25,7 +25,7 @@ public enum Tolerance: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        func f(_ x: Double) -> String { String(format: "%.0e", x) }
+        func f(_ x: Double) -> String { "\(x)" }
         switch self {
         case .absolute(let a): return f(a)
         case .relative(let r): return "\(f(r)) relative"

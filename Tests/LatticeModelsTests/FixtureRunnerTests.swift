@@ -153,6 +153,7 @@ private func echo(_ f: Fixture, delta: Float = 0, skip: (String) -> Bool = { _ i
         #expect(bad.status == .failed)
         let o = try #require(bad.outputs.first)
         #expect(o.status == .failed && o.violations > 0)
+        #expect("\(bad)".contains("emb: max|err|"))
         #expect(abs((o.maxAbsError ?? 0) - 1e-3) < 1e-4)
     }
 

@@ -326,7 +326,7 @@ private let fixturesDir = URL(fileURLWithPath: #filePath)
         var rng = SplitMix(state: 12345)
         var accepted = 0
         let url = dir.appendingPathComponent("m.safetensors")
-        for _ in 0..<400 {
+        for _ in 0..<300 {
             var bytes = original
             for _ in 0..<(1 + rng.below(4)) {
                 // Mostly the header and length, where the structure lives.
