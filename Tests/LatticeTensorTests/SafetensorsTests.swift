@@ -107,6 +107,37 @@ private let fixturesDir = URL(fileURLWithPath: #filePath)
         }
     }
 
+    @Test func rewritingAFileFromItsOwnViewsIsSafe() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("self.safetensors")
+        try Safetensors.write(["a": Tensor([1, 2, 3], shape: [3])], to: url)
+        let views = try SafetensorsFile(url: url).tensors()
+        // The rename replaces the directory entry; the old mapping stays valid for the views.
+        try Safetensors.write(views.merging(["b": Tensor([4], shape: [1])]) { a, _ in a }, to: url)
+        #expect(views["a"]?.toFloats() == [1, 2, 3])
+        let again = try SafetensorsFile(url: url)
+        #expect(try again.tensor("a").toFloats() == [1, 2, 3])
+        #expect(try again.tensor("b").toFloats() == [4])
+    }
+
+    /// Other writers may place tensors at offsets that break element alignment; those are copied.
+    @Test func readsMisalignedTensors() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var header =
+            #"{"u": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, "f": {"dtype": "F32", "shape": [2], "data_offsets": [1, 9]}}"#
+        while (8 + header.utf8.count) % 8 != 0 { header += " " }
+        let data: [UInt8] =
+            [7] + [Float(1.5), -2].flatMap { v in withUnsafeBytes(of: v) { Array($0) } }
+        let url = dir.appendingPathComponent("odd.safetensors")
+        try Data(fileBytes(header: header, data: data)).write(to: url)
+        let file = try SafetensorsFile(url: url)
+        #expect(try file.tensor("f").toFloats() == [1.5, -2])
+        #expect(try file.doubles("f") == [1.5, -2])
+        #expect(try file.tensor("u").toInts() == [7])
+    }
+
     /// (name, bytes, expected message fragment). Every case must fail as `.invalidFile`.
     static let corpus: [(String, [UInt8], String)] = {
         let f32x2 = [UInt8](repeating: 0, count: 8)
