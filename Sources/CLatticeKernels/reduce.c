@@ -62,8 +62,10 @@ LT_CLONES void lt_softmax_rows_f32(const float *x, float *y, int64_t rows, int64
         for (int64_t i = 0; i < cols; i++) yr[i] = lt_expf_inline(xr[i] - m);
         float s = lt_row_sum(yr, cols);
         if (log) {
-            float shift = m + logf(s);
-            for (int64_t i = 0; i < cols; i++) yr[i] = xr[i] - shift;
+            // (x - m) is exact for nearby values; folding m into log(s) first would round
+            // at the scale of m (ulp 1e-3 at m = 1e4).
+            float ls = logf(s);
+            for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - m) - ls;
         } else {
             float inv = 1.0f / s;
             for (int64_t i = 0; i < cols; i++) yr[i] *= inv;

@@ -106,6 +106,11 @@ struct BroadcastPlan {
 /// Raw float32 kernels behind the differentiable elementwise ops. Public so benchmarks and
 /// callers with preallocated buffers can skip allocation.
 public enum ElementwiseKernels {
+    /// The C kernels' scalar exp/tanh/erfc approximations (for naive-twin tests).
+    static func fastExp(_ x: Float) -> Float { lt_fast_expf(x) }
+    static func fastTanh(_ x: Float) -> Float { lt_fast_tanhf(x) }
+    static func fastErfc(_ z: Float) -> Float { lt_fast_erfcf(z) }
+
     /// numpy/PyTorch broadcast shape of `a` and `b`.
     public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
         let r = Swift.max(a.count, b.count)

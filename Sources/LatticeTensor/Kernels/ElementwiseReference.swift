@@ -20,10 +20,12 @@ enum NaiveKernels {
             case .sigmoid: r = 1 / (1 + Foundation.exp(-v))
             case .silu: r = v / (1 + Foundation.exp(-v))
             case .relu: r = v < 0 ? 0 : v
-            case .gelu: r = 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot()))
+            // 1 + erf(-z) and 1 + tanh(-u) cancel for negative x even in Double; the
+            // equivalent erfc and sigmoid forms keep full relative accuracy in the tail.
+            case .gelu: r = 0.5 * v * Foundation.erfc(-v / 2.0.squareRoot())
             case .geluTanh:
                 let u = (2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)
-                r = 0.5 * v * (1 + Foundation.tanh(u))
+                r = v / (1 + Foundation.exp(-2 * u))
             case .quickGelu: r = v / (1 + Foundation.exp(-1.702 * v))
             case .softplus:
                 let bv = v * Double(a)
