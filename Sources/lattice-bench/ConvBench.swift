@@ -11,7 +11,9 @@ enum ConvBench {
         let b = Tensor.randn([64], generator: &gen)
         var extra = 0
         let seconds = withNoGrad {
-            extra = Timing.peakExtraBytes { _ = conv3d(x, weight: w, bias: b, stride: 1, padding: 1) }
+            extra = Timing.peakExtraBytes {
+                _ = conv3d(x, weight: w, bias: b, stride: 1, padding: 1)
+            }
             return Timing.median(warmup: 1, repeats: 5) {
                 _ = conv3d(x, weight: w, bias: b, stride: 1, padding: 1)
             }

@@ -51,7 +51,8 @@ private func convolution(
 ) -> Tensor {
     let r = spatialRank
     precondition(x.rank == r + 2, "\(name): input must be [N, C, spatial x \(r)], got \(x.shape)")
-    precondition(weight.rank == r + 2, "\(name): weight must have rank \(r + 2), got \(weight.shape)")
+    precondition(
+        weight.rank == r + 2, "\(name): weight must have rank \(r + 2), got \(weight.shape)")
     let (n, c, o) = (x.shape[0], x.shape[1], weight.shape[0])
     precondition(
         groups >= 1 && c % groups == 0 && o % groups == 0 && weight.shape[1] == c / groups,
@@ -89,7 +90,8 @@ private func convolution(
         if let bias {
             grads.append(
                 bias.requiresGrad
-                    ? gyc.channelSums(batch: n, channels: o, volume: g.outputVolume).reshape(bias.shape)
+                    ? gyc.channelSums(batch: n, channels: o, volume: g.outputVolume).reshape(
+                        bias.shape)
                     : nil)
         }
         return grads
@@ -145,7 +147,8 @@ public func convTranspose2d(
     outputPadding: [Int] = [0], groups: Int = 1, dilation: [Int] = [1]
 ) -> Tensor {
     precondition(x.rank == 4, "convTranspose2d: input must be [N, C, H, W], got \(x.shape)")
-    precondition(weight.rank == 4, "convTranspose2d: weight must be [C, O/g, kh, kw], got \(weight.shape)")
+    precondition(
+        weight.rank == 4, "convTranspose2d: weight must be [C, O/g, kh, kw], got \(weight.shape)")
     let (n, c) = (x.shape[0], x.shape[1])
     precondition(
         weight.shape[0] == c && groups >= 1 && c % groups == 0,
@@ -194,7 +197,8 @@ public func convTranspose2d(
         if let bias {
             grads.append(
                 bias.requiresGrad
-                    ? gyc.channelSums(batch: n, channels: o, volume: g.inputVolume).reshape(bias.shape)
+                    ? gyc.channelSums(batch: n, channels: o, volume: g.inputVolume).reshape(
+                        bias.shape)
                     : nil)
         }
         return grads
@@ -216,7 +220,8 @@ public func convTranspose2d(
 public func pixelShuffle3d(_ x: Tensor, factor r: Int) -> Tensor {
     precondition(x.rank == 5, "pixelShuffle3d: input must be [N, C, D, H, W], got \(x.shape)")
     let (n, cr, d, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4])
-    precondition(r >= 1 && cr % (r * r * r) == 0, "pixelShuffle3d: \(cr) channels not divisible by \(r)^3")
+    precondition(
+        r >= 1 && cr % (r * r * r) == 0, "pixelShuffle3d: \(cr) channels not divisible by \(r)^3")
     let c = cr / (r * r * r)
     return x.reshape([n, c, r, r, r, d, h, w])  // [N, C, r, r, r, D, H, W]
         .permute([0, 1, 5, 2, 6, 3, 7, 4])  // [N, C, D, r, H, r, W, r]

@@ -111,17 +111,20 @@ extension Tensor {
         axis: Int, index: Tensor, source: Tensor, op: String
     ) -> (Int, [Int]) {
         let a = self.axis(axis)
-        precondition(source.rank == rank, "\(op): source \(source.shape) and base \(shape) differ in rank")
+        precondition(
+            source.rank == rank, "\(op): source \(source.shape) and base \(shape) differ in rank")
         if index.rank == 1 && rank > 1 {
             precondition(
                 index.shape[0] == source.shape[a]
                     && (0..<rank).allSatisfy { $0 == a || source.shape[$0] == shape[$0] },
-                "\(op): 1-D index \(index.shape) needs source \(source.shape) to match base \(shape) off axis \(axis)")
+                "\(op): 1-D index \(index.shape) needs source \(source.shape) to match base \(shape) off axis \(axis)"
+            )
         } else {
             precondition(
                 index.rank == rank
                     && (0..<rank).allSatisfy {
-                        index.shape[$0] <= source.shape[$0] && ($0 == a || index.shape[$0] <= shape[$0])
+                        index.shape[$0] <= source.shape[$0]
+                            && ($0 == a || index.shape[$0] <= shape[$0])
                     },
                 "\(op): index \(index.shape) does not fit source \(source.shape) / base \(shape)")
         }

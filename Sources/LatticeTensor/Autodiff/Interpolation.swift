@@ -32,7 +32,8 @@ public func interpolate(
     case .bilinear, .bicubic:
         precondition(spatialRank == 2, "interpolate: \(mode) needs [N, C, H, W], got \(x.shape)")
     case .trilinear:
-        precondition(spatialRank == 3, "interpolate: trilinear needs [N, C, D, H, W], got \(x.shape)")
+        precondition(
+            spatialRank == 3, "interpolate: trilinear needs [N, C, D, H, W], got \(x.shape)")
     case .nearest:
         precondition(!alignCorners, "interpolate: alignCorners is not defined for nearest")
     }
@@ -52,12 +53,14 @@ public func interpolate(
             taps =
                 antialias
                 ? InterpolationKernels.antialiased(inSize: inSize, outSize: outSize, cubic: false)
-                : InterpolationKernels.linear(inSize: inSize, outSize: outSize, alignCorners: alignCorners)
+                : InterpolationKernels.linear(
+                    inSize: inSize, outSize: outSize, alignCorners: alignCorners)
         case .bicubic:
             taps =
                 antialias
                 ? InterpolationKernels.antialiased(inSize: inSize, outSize: outSize, cubic: true)
-                : InterpolationKernels.cubic(inSize: inSize, outSize: outSize, alignCorners: alignCorners)
+                : InterpolationKernels.cubic(
+                    inSize: inSize, outSize: outSize, alignCorners: alignCorners)
         }
         if !taps.isIdentity { plan.append((2 + i, taps)) }
     }

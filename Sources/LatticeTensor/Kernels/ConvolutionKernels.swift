@@ -69,7 +69,8 @@ enum ConvKernels {
         let rows = g.patchRows
         // Enough tiles for every thread, each within the scratch budget.
         let perThread = (p + Parallel.threadCount - 1) / Parallel.threadCount
-        let tile = Swift.max(1, Swift.min(g.tileColumns(bytes: tileBytes), Swift.max(perThread, 32)))
+        let tile = Swift.max(
+            1, Swift.min(g.tileColumns(bytes: tileBytes), Swift.max(perThread, 32)))
         let tiles = (p + tile - 1) / tile
         let tasks = g.batch * g.groups * tiles
         let workers = Swift.min(Parallel.threadCount, tasks)
@@ -195,7 +196,7 @@ enum ConvKernels {
                                             if iw < 0 || iw >= g.input[2] { continue }
                                             let xi =
                                                 (((n * g.inChannels + c) * g.input[0] + id)
-                                                * g.input[1] + ih) * g.input[2] + iw
+                                                    * g.input[1] + ih) * g.input[2] + iw
                                             let wi =
                                                 ((oc * g.groupIn + ci) * g.kernel[0] + a)
                                                 * g.kernel[1] * g.kernel[2] + b * g.kernel[2] + e
@@ -204,7 +205,9 @@ enum ConvKernels {
                                     }
                                 }
                             }
-                            y[((n * g.outChannels + oc) * o[0] + od) * o[1] * o[2] + oh * o[2] + ow] = s
+                            y[
+                                ((n * g.outChannels + oc) * o[0] + od) * o[1] * o[2] + oh * o[2]
+                                    + ow] = s
                         }
                     }
                 }
@@ -224,7 +227,9 @@ enum ConvKernels {
                 for od in 0..<o[0] {
                     for oh in 0..<o[1] {
                         for ow in 0..<o[2] {
-                            let v = x[((n * g.outChannels + oc) * o[0] + od) * o[1] * o[2] + oh * o[2] + ow]
+                            let v = x[
+                                ((n * g.outChannels + oc) * o[0] + od) * o[1] * o[2] + oh * o[2]
+                                    + ow]
                             for ci in 0..<g.groupIn {
                                 let c = gi * g.groupIn + ci
                                 for a in 0..<g.kernel[0] {
@@ -239,7 +244,7 @@ enum ConvKernels {
                                             if iw < 0 || iw >= g.input[2] { continue }
                                             let yi =
                                                 (((n * g.inChannels + c) * g.input[0] + id)
-                                                * g.input[1] + ih) * g.input[2] + iw
+                                                    * g.input[1] + ih) * g.input[2] + iw
                                             let wi =
                                                 ((oc * g.groupIn + ci) * g.kernel[0] + a)
                                                 * g.kernel[1] * g.kernel[2] + b * g.kernel[2] + e

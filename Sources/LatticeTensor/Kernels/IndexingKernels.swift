@@ -88,7 +88,8 @@ enum IndexingKernels {
         let length = x.shape[axis]
         let src = xc.storage.data + xc.offset * es
         let dst = out.storage.data
-        Parallel.forRange(outer * index.count, grain: Swift.max(1, 65536 / Swift.max(inner, 1))) { r in
+        Parallel.forRange(outer * index.count, grain: Swift.max(1, 65536 / Swift.max(inner, 1))) {
+            r in
             for row in r {
                 let (o, j) = (row / index.count, row % index.count)
                 (dst + row * inner).copyMemory(
@@ -104,7 +105,8 @@ enum IndexingKernels {
     static func scatterAdd(
         base: Tensor, axis: Int, index: [Int], indexShape: [Int], source: Tensor
     ) -> Tensor {
-        precondition(base.dtype == .float32 && source.dtype == .float32, "scatterAdd on float32 only")
+        precondition(
+            base.dtype == .float32 && source.dtype == .float32, "scatterAdd on float32 only")
         let out = Tensor(empty: base.shape)
         base.copyElements(to: out.storage.data)
         let po = out.floats

@@ -91,7 +91,9 @@ enum InterpolationKernels {
 
     /// Keys cubic convolution weights for |x| <= 1 and 1 < |x| < 2.
     static func cubic1(_ x: Float, _ a: Float) -> Float { ((a + 2) * x - (a + 3)) * x * x + 1 }
-    static func cubic2(_ x: Float, _ a: Float) -> Float { ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+    static func cubic2(_ x: Float, _ a: Float) -> Float {
+        ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    }
 
     /// Bicubic without antialiasing: four taps with a = -0.75, indices clamped to the border.
     static func cubic(inSize: Int, outSize: Int, alignCorners: Bool) -> AxisTaps {
@@ -165,7 +167,8 @@ enum InterpolationKernels {
         let py = out.floats
         taps.index.withUnsafeBufferPointer { idx in
             taps.weight.withUnsafeBufferPointer { wt in
-                Parallel.forRange(outer * lo, grain: Swift.max(1, 4096 / Swift.max(inner, 1))) { r in
+                Parallel.forRange(outer * lo, grain: Swift.max(1, 4096 / Swift.max(inner, 1))) {
+                    r in
                     for row in r {
                         let (o, j) = (row / lo, row % lo)
                         let dst = py + row * inner
@@ -185,7 +188,8 @@ enum InterpolationKernels {
 
     /// The transpose of `apply`: scatters gradient `g` (axis of size outSize) back to inSize.
     static func applyTransposed(_ g: Tensor, axis: Int, taps: AxisTaps) -> Tensor {
-        precondition(g.shape[axis] == taps.outSize, "taps for \(taps.outSize) on axis of \(g.shape)")
+        precondition(
+            g.shape[axis] == taps.outSize, "taps for \(taps.outSize) on axis of \(g.shape)")
         var shape = g.shape
         shape[axis] = taps.inSize
         let out = Tensor(zeros: shape)
