@@ -48,7 +48,7 @@ struct ConvGeometry {
 
     /// Output columns per patch tile so that one tile stays near `bytes` of scratch.
     func tileColumns(bytes: Int) -> Int {
-        let columns = Swift.max(64, bytes / Swift.max(1, patchRows * 4))
+        let columns = Swift.max(128, bytes / Swift.max(1, patchRows * 4))
         return Swift.min(outputVolume, columns)
     }
 }
