@@ -73,6 +73,18 @@ private func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
         #expect(maxAbsDiff(d.toFloats(), [0.5, 2.5]) < 1e-6)
     }
 
+    @Test func scaleFactorUsesInverseFactorForSourcePositions() {
+        // 4 -> floor(4 · 1.3) = 5; sources (j + 0.5) / 1.3 - 0.5 (clamped at 0), not the
+        // (j + 0.5) · 4/5 - 0.5 a size-specified resize would use. A ramp returns its source.
+        let ramp = Tensor([0, 1, 2, 3], shape: [1, 1, 1, 4])
+        let y = interpolate(ramp, scaleFactor: [1, 1.3], mode: .bilinear)
+        #expect(y.shape == [1, 1, 1, 5])
+        let expected = (0..<5).map { Swift.max(0, Float((Double($0) + 0.5) / 1.3 - 0.5)) }
+        #expect(maxAbsDiff(y.toFloats(), expected) < 1e-6)
+        let bySize = interpolate(ramp, size: [1, 5], mode: .bilinear)
+        #expect(bySize.toFloats()[4] == 3)
+    }
+
     @Test func bicubicKnownValues() {
         // Keys weights at t = 0.5 with a = -0.75: [-0.09375, 0.59375, 0.59375, -0.09375].
         // 4 -> 7 with align_corners: sources 0, 0.5, ..., 3 (indices clamped at the border).

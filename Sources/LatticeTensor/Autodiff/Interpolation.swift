@@ -21,6 +21,35 @@ public func interpolate(
     _ x: Tensor, size: [Int], mode: InterpolationMode, alignCorners: Bool = false,
     antialias: Bool = false
 ) -> Tensor {
+    resample(
+        x, size: size, scales: nil, mode: mode, alignCorners: alignCorners, antialias: antialias)
+}
+
+/// interpolate with scale_factor (recompute_scale_factor unset), as PyTorch: the output extent
+/// is floor(in · factor) and source positions use 1/factor, not in/out (they differ when
+/// in · factor is not an integer, e.g. DINOv2's interpolate_offset).
+public func interpolate(
+    _ x: Tensor, scaleFactor: [Double], mode: InterpolationMode, alignCorners: Bool = false,
+    antialias: Bool = false
+) -> Tensor {
+    let spatialRank = x.rank - 2
+    let factors =
+        scaleFactor.count == 1
+        ? [Double](repeating: scaleFactor[0], count: Swift.max(spatialRank, 0)) : scaleFactor
+    precondition(
+        factors.count == spatialRank && factors.allSatisfy { $0 > 0 },
+        "interpolate: scaleFactor \(scaleFactor) does not match the spatial axes of \(x.shape)")
+    let size = (0..<spatialRank).map { Int((Double(x.shape[2 + $0]) * factors[$0]).rounded(.down)) }
+    return resample(
+        x, size: size, scales: factors, mode: mode, alignCorners: alignCorners,
+        antialias: antialias)
+}
+
+/// Shared body of both interpolate forms; `scales` are the user's scale factors, if any.
+private func resample(
+    _ x: Tensor, size: [Int], scales: [Double]?, mode: InterpolationMode, alignCorners: Bool,
+    antialias: Bool
+) -> Tensor {
     let spatialRank = x.rank - 2
     precondition(
         spatialRank == 2 || spatialRank == 3,
@@ -44,23 +73,25 @@ public func interpolate(
     // One set of taps per spatial axis; axes whose taps are the identity are skipped.
     var plan: [(axis: Int, taps: AxisTaps)] = []
     for i in 0..<spatialRank {
-        let (inSize, outSize) = (x.shape[2 + i], size[i])
+        let (inSize, outSize, given) = (x.shape[2 + i], size[i], scales?[i])
         let taps: AxisTaps
         switch mode {
         case .nearest:
-            taps = InterpolationKernels.nearest(inSize: inSize, outSize: outSize)
+            taps = InterpolationKernels.nearest(inSize: inSize, outSize: outSize, given: given)
         case .bilinear, .trilinear:
             taps =
                 antialias
-                ? InterpolationKernels.antialiased(inSize: inSize, outSize: outSize, cubic: false)
+                ? InterpolationKernels.antialiased(
+                    inSize: inSize, outSize: outSize, cubic: false, given: given)
                 : InterpolationKernels.linear(
-                    inSize: inSize, outSize: outSize, alignCorners: alignCorners)
+                    inSize: inSize, outSize: outSize, alignCorners: alignCorners, given: given)
         case .bicubic:
             taps =
                 antialias
-                ? InterpolationKernels.antialiased(inSize: inSize, outSize: outSize, cubic: true)
+                ? InterpolationKernels.antialiased(
+                    inSize: inSize, outSize: outSize, cubic: true, given: given)
                 : InterpolationKernels.cubic(
-                    inSize: inSize, outSize: outSize, alignCorners: alignCorners)
+                    inSize: inSize, outSize: outSize, alignCorners: alignCorners, given: given)
         }
         if !taps.isIdentity { plan.append((2 + i, taps)) }
     }

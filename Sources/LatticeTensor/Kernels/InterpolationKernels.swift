@@ -35,9 +35,13 @@ struct AxisTaps {
 }
 
 enum InterpolationKernels {
-    /// ATen's area_pixel_compute_scale for a size-specified resize.
-    static func scale(_ inSize: Int, _ outSize: Int, alignCorners: Bool) -> Float {
+    /// ATen's area_pixel_compute_scale: in/out for a size-specified resize, 1/scale_factor when
+    /// the caller gave a scale factor (`given`), (in-1)/(out-1) with aligned corners.
+    static func scale(_ inSize: Int, _ outSize: Int, alignCorners: Bool, given: Double? = nil)
+        -> Float
+    {
         if alignCorners { return outSize > 1 ? Float(inSize - 1) / Float(outSize - 1) : 0 }
+        if let given, given > 0 { return Float(1.0 / given) }
         return Float(inSize) / Float(outSize)
     }
 
@@ -49,9 +53,9 @@ enum InterpolationKernels {
     }
 
     /// Nearest: src = min(floor(dst · in/out), in - 1), with ATen's exact-size shortcuts.
-    static func nearest(inSize: Int, outSize: Int) -> AxisTaps {
+    static func nearest(inSize: Int, outSize: Int, given: Double? = nil) -> AxisTaps {
         var taps = AxisTaps(inSize: inSize, outSize: outSize, width: 1)
-        let s = Float(inSize) / Float(outSize)
+        let s = scale(inSize, outSize, alignCorners: false, given: given)
         for j in 0..<outSize {
             let i: Int
             if outSize == inSize {
@@ -68,9 +72,11 @@ enum InterpolationKernels {
     }
 
     /// Linear (bilinear/trilinear per axis): two taps, ATen's guard_index_and_lambda clamping.
-    static func linear(inSize: Int, outSize: Int, alignCorners: Bool) -> AxisTaps {
+    static func linear(inSize: Int, outSize: Int, alignCorners: Bool, given: Double? = nil)
+        -> AxisTaps
+    {
         var taps = AxisTaps(inSize: inSize, outSize: outSize, width: 2)
-        let s = scale(inSize, outSize, alignCorners: alignCorners)
+        let s = scale(inSize, outSize, alignCorners: alignCorners, given: given)
         for j in 0..<outSize {
             if outSize == inSize {
                 taps.index[2 * j] = j
@@ -96,9 +102,11 @@ enum InterpolationKernels {
     }
 
     /// Bicubic without antialiasing: four taps with a = -0.75, indices clamped to the border.
-    static func cubic(inSize: Int, outSize: Int, alignCorners: Bool) -> AxisTaps {
+    static func cubic(inSize: Int, outSize: Int, alignCorners: Bool, given: Double? = nil)
+        -> AxisTaps
+    {
         var taps = AxisTaps(inSize: inSize, outSize: outSize, width: 4)
-        let s = scale(inSize, outSize, alignCorners: alignCorners)
+        let s = scale(inSize, outSize, alignCorners: alignCorners, given: given)
         let a: Float = -0.75
         for j in 0..<outSize {
             let real = sourceIndex(s, j, alignCorners: alignCorners, cubic: true)
@@ -116,9 +124,11 @@ enum InterpolationKernels {
     /// Antialiased filter taps as ATen's _compute_indices_min_size_weights_aa (float path):
     /// support interpSize/2 widened by the downscale factor, filter evaluated at
     /// (x - center + 0.5) / max(scale, 1), weights normalised per output index.
-    static func antialiased(inSize: Int, outSize: Int, cubic: Bool) -> AxisTaps {
+    static func antialiased(inSize: Int, outSize: Int, cubic: Bool, given: Double? = nil)
+        -> AxisTaps
+    {
         let interpSize: Float = cubic ? 4 : 2
-        let scale = Float(inSize) / Float(outSize)
+        let scale = InterpolationKernels.scale(inSize, outSize, alignCorners: false, given: given)
         let support: Float = scale >= 1 ? (interpSize * 0.5) * scale : interpSize * 0.5
         let maxTaps = Int(support.rounded(.up)) * 2 + 1
         let invScale: Float = scale >= 1 ? Float(1.0 / Double(scale)) : 1
