@@ -229,5 +229,12 @@ private func naiveConvTranspose2d(
         gradCheck([Tensor.randn([1, 16, 1, 2, 1], generator: &gen)]) { v in
             pixelShuffle3d(v[0], factor: 2)
         }
+        // The one-pass kernel equals the upstream reshape/permute definition (factor 3 too).
+        for (n, c, r) in [(2, 2, 2), (1, 1, 3)] {
+            let x = Tensor.randn([n, c * r * r * r, 2, 3, 2], generator: &gen)
+            let viaViews = x.reshape([n, c, r, r, r, 2, 3, 2]).permute([0, 1, 5, 2, 6, 3, 7, 4])
+                .reshape([n, c, 2 * r, 3 * r, 2 * r])
+            #expect(pixelShuffle3d(x, factor: r).toFloats() == viaViews.toFloats())
+        }
     }
 }

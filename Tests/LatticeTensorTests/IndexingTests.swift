@@ -141,6 +141,9 @@ import Testing
         #expect(f.argsort(axis: 0).toInts() == [0, 0, 1, 2, 2, 1])
         #expect(f.argsort(axis: 1).dtype == .int64)
         #expect(Tensor(int32: [5, 4, 5], shape: [3]).argsort().toInts() == [1, 0, 2])
+        let nan = Tensor([2, .nan, 1, .nan], shape: [4])
+        #expect(nan.argsort().toInts() == [2, 0, 1, 3])
+        #expect(nan.argsort(descending: true).toInts() == [1, 3, 0, 2])
     }
 
     @Test func uniqueReturnsValuesInverseCounts() {

@@ -137,6 +137,61 @@ private func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 
+    /// Direct (non-separable) 2-D evaluation of ATen's bilinear and bicubic upsampling, the
+    /// naive twin of the separable tap kernels.
+    private func direct2d(
+        _ x: [Float], _ h: Int, _ w: Int, _ oh: Int, _ ow: Int, cubic: Bool, align: Bool
+    ) -> [Float] {
+        func scale(_ i: Int, _ o: Int) -> Float {
+            align ? (o > 1 ? Float(i - 1) / Float(o - 1) : 0) : Float(i) / Float(o)
+        }
+        func taps(_ j: Int, _ i: Int, _ o: Int) -> [(Int, Float)] {
+            let s = scale(i, o)
+            var real = align ? s * Float(j) : s * (Float(j) + 0.5) - 0.5
+            if !cubic {
+                if i == o { return [(j, 1)] }
+                real = Swift.max(real, 0)
+            }
+            let i0 = Swift.min(Int(real.rounded(.down)), i - 1)
+            let t = Swift.min(Swift.max(real - Float(i0), 0), 1)
+            if !cubic { return [(i0, 1 - t), (Swift.min(i0 + 1, i - 1), t)] }
+            let a: Float = -0.75
+            func c1(_ x: Float) -> Float { ((a + 2) * x - (a + 3)) * x * x + 1 }
+            func c2(_ x: Float) -> Float { ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+            let wts = [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)]
+            return (0..<4).map { (Swift.min(Swift.max(i0 - 1 + $0, 0), i - 1), wts[$0]) }
+        }
+        var y = [Float](repeating: 0, count: oh * ow)
+        for r in 0..<oh {
+            for c in 0..<ow {
+                var s: Float = 0
+                for (yi, wy) in taps(r, h, oh) {
+                    for (xi, wx) in taps(c, w, ow) { s += wy * wx * x[yi * w + xi] }
+                }
+                y[r * ow + c] = s
+            }
+        }
+        return y
+    }
+
+    // Tolerance 1e-5: the same weights summed in a different order (16 terms of |x| < 4).
+    @Test func separableMatchesDirect2d() {
+        var gen = RandomGenerator(seed: 3)
+        for (h, w, oh, ow) in [(5, 6, 8, 4), (3, 9, 3, 5), (4, 4, 9, 2)] {
+            let x = Tensor.randn([1, 1, h, w], generator: &gen)
+            for cubic in [false, true] {
+                for align in [false, true] {
+                    let y = interpolate(
+                        x, size: [oh, ow], mode: cubic ? .bicubic : .bilinear, alignCorners: align)
+                    let expected = direct2d(x.toFloats(), h, w, oh, ow, cubic: cubic, align: align)
+                    #expect(
+                        maxAbsDiff(y.toFloats(), expected) < 1e-5,
+                        "\(h)x\(w) -> \(oh)x\(ow) cubic \(cubic) align \(align)")
+                }
+            }
+        }
+    }
+
     @Test func interpolateGradients() {
         var gen = RandomGenerator(seed: 1)
         let x = Tensor.randn([1, 2, 4, 3], generator: &gen)

@@ -216,14 +216,25 @@ public func convTranspose2d(
 }
 
 /// TRELLIS's pixel_shuffle_3d: [N, C·r³, D, H, W] -> [N, C, D·r, H·r, W·r], where channel
-/// c·r³ + i·r² + j·r + k lands on voxel (r·d + i, r·h + j, r·w + k).
+/// c·r³ + i·r² + j·r + k lands on voxel (r·d + i, r·h + j, r·w + k). Same result as
+/// reshape [N, C, r, r, r, D, H, W] · permute(0, 1, 5, 2, 6, 3, 7, 4) · reshape, in one pass.
 public func pixelShuffle3d(_ x: Tensor, factor r: Int) -> Tensor {
     precondition(x.rank == 5, "pixelShuffle3d: input must be [N, C, D, H, W], got \(x.shape)")
     let (n, cr, d, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4])
     precondition(
         r >= 1 && cr % (r * r * r) == 0, "pixelShuffle3d: \(cr) channels not divisible by \(r)^3")
     let c = cr / (r * r * r)
-    return x.reshape([n, c, r, r, r, d, h, w])  // [N, C, r, r, r, D, H, W]
-        .permute([0, 1, 5, 2, 6, 3, 7, 4])  // [N, C, D, r, H, r, W, r]
-        .reshape([n, c, d * r, h * r, w * r])  // [N, C, D·r, H·r, W·r]
+    let xf = x.float().contiguous()  // [N, C·r³, D, H, W]
+    let y = Tensor(empty: [n, c, d * r, h * r, w * r])  // [N, C, D·r, H·r, W·r]
+    ConvKernels.pixelShuffle3d(
+        shuffled: xf.floats, volume: y.floats, batch: n, channels: c, extent: [d, h, w],
+        factor: r, inverse: false)
+    return Tensor.record("pixelShuffle3d", output: y, inputs: [xf]) { gy in
+        let g = gy.float().contiguous()
+        let gx = Tensor(empty: [n, cr, d, h, w])
+        ConvKernels.pixelShuffle3d(
+            shuffled: gx.floats, volume: g.floats, batch: n, channels: c, extent: [d, h, w],
+            factor: r, inverse: true)
+        return [gx]
+    }
 }

@@ -169,6 +169,36 @@ enum ConvKernels {
         }
     }
 
+    /// TRELLIS pixel_shuffle_3d on contiguous buffers: moves voxel (d, h, w) of channel
+    /// c·r³ + i·r² + j·r + k of `shuffled` [N, C·r³, D, H, W] to (r·d + i, r·h + j, r·w + k) of
+    /// channel c in `volume` [N, C, D·r, H·r, W·r]. `inverse` copies the other way (its backward).
+    static func pixelShuffle3d(
+        shuffled: UnsafeMutablePointer<Float>, volume: UnsafeMutablePointer<Float>,
+        batch: Int, channels c: Int, extent: [Int], factor r: Int, inverse: Bool
+    ) {
+        let (d, h, w) = (extent[0], extent[1], extent[2])
+        let r3 = r * r * r
+        let rows = batch * c * d * r * h * r
+        Parallel.forRange(rows, grain: Swift.max(1, 16384 / (w * r))) { range in
+            for row in range {
+                let oh = row % (h * r)
+                let od = (row / (h * r)) % (d * r)
+                let bc = row / (h * r * d * r)  // b·C + c
+                let (d0, i, h0, j) = (od / r, od % r, oh / r, oh % r)
+                let out = volume + row * w * r
+                for k in 0..<r {
+                    let channel = bc * r3 + i * r * r + j * r + k
+                    let src = shuffled + ((channel * d + d0) * h + h0) * w
+                    if inverse {
+                        for w0 in 0..<w { src[w0] = out[w0 * r + k] }
+                    } else {
+                        for w0 in 0..<w { out[w0 * r + k] = src[w0] }
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: Naive twins (direct loops, for tests)
 
     /// Direct-loop convolution: y [N, O, P] (no bias).

@@ -156,6 +156,12 @@ enum IndexingKernels {
                 order.sort { a, b in
                     let va = base[a * inner]
                     let vb = base[b * inner]
+                    // NaN (the only value unequal to itself) sorts as the largest, as in torch.
+                    let (nanA, nanB) = (va != va, vb != vb)
+                    if nanA || nanB {
+                        if nanA && nanB { return a < b }
+                        return descending ? nanA : nanB
+                    }
                     if va == vb { return a < b }
                     return descending ? va > vb : va < vb
                 }
