@@ -5,5 +5,8 @@
 
 /// Every benchmark, in the order `lattice-bench` runs them.
 let allBenchmarks: [Benchmark] = [
-    SafetensorsBench.benchmarks
+    GemmBench.benchmarks,
+    ElementwiseBench.benchmarks,
+    ConvBench.benchmarks,
+    SafetensorsBench.benchmarks,
 ].flatMap { $0 }
