@@ -26,7 +26,7 @@ public enum QKNorm: Sendable, Equatable {
 }
 
 /// Multi-head scaled dot-product attention on [B, N, C] tokens.
-public final class MultiHeadAttention: Module {
+public final class MultiHeadAttention: Module, @unchecked Sendable {
     /// Model width C.
     public let dim: Int
     /// Number of heads H.

@@ -3,7 +3,7 @@ import LatticeTensor
 
 /// 2-D convolution (cross-correlation) on [N, C, H, W].
 /// Keys: `weight` [out, in/groups, k, k], `bias` [out].
-public final class Conv2d: Module {
+public final class Conv2d: Module, @unchecked Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let kernelSize: Int
@@ -58,7 +58,7 @@ public final class Conv2d: Module {
 }
 
 /// 3-D convolution on [N, C, D, H, W]. Keys: `weight` [out, in, k, k, k], `bias` [out].
-public final class Conv3d: Module {
+public final class Conv3d: Module, @unchecked Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let kernelSize: Int
@@ -105,7 +105,7 @@ public final class Conv3d: Module {
 
 /// 2-D transposed convolution on [N, C, H, W].
 /// Keys: `weight` [in, out/groups, k, k] (PyTorch's layout), `bias` [out].
-public final class ConvTranspose2d: Module {
+public final class ConvTranspose2d: Module, @unchecked Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let kernelSize: Int

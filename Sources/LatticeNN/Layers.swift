@@ -58,7 +58,7 @@ public enum Activation: String, Sendable, Codable {
 // MARK: Linear
 
 /// y = x Wᵀ + b over the last dimension. Keys: `weight` [out, in], `bias` [out].
-public final class Linear: Module {
+public final class Linear: Module, @unchecked Sendable {
     /// Input features (last dimension of x).
     public let inFeatures: Int
     /// Output features.
@@ -98,7 +98,7 @@ public final class Linear: Module {
 // MARK: Embedding
 
 /// A lookup table of `count` vectors of size `dim`. Key: `weight` [count, dim].
-public final class Embedding: Module {
+public final class Embedding: Module, @unchecked Sendable {
     /// Number of rows.
     public let count: Int
     /// Vector size.
@@ -132,7 +132,7 @@ public final class Embedding: Module {
 
 /// Linear -> activation -> Linear, with the two child names configurable so upstream keys load
 /// as is: ("fc1", "fc2") for DINOv2/CLIP/VGGT, ("mlp.0", "mlp.2") for TRELLIS FeedForwardNet.
-public final class MLP: Module {
+public final class MLP: Module, @unchecked Sendable {
     /// First projection (in -> hidden).
     public let fc1: Linear
     /// Second projection (hidden -> out).

@@ -3,7 +3,7 @@
 import LatticeTensor
 
 /// LayerNorm over the last dimension. Keys: `weight` [dim], `bias` [dim] when affine.
-public final class LayerNorm: Module {
+public final class LayerNorm: Module, @unchecked Sendable {
     /// Normalised (last) dimension.
     public let dim: Int
     /// Added to the variance.
@@ -38,7 +38,7 @@ public final class LayerNorm: Module {
 }
 
 /// GroupNorm over [N, C, *]. Keys: `weight` [C], `bias` [C] when affine.
-public final class GroupNorm: Module {
+public final class GroupNorm: Module, @unchecked Sendable {
     /// Number of channel groups.
     public let groups: Int
     /// Channels C.
@@ -80,7 +80,7 @@ public final class GroupNorm: Module {
 }
 
 /// RMSNorm over the last dimension: x / sqrt(mean(x²) + eps) * weight. Key: `weight` [dim].
-public final class RMSNorm: Module {
+public final class RMSNorm: Module, @unchecked Sendable {
     /// Normalised (last) dimension.
     public let dim: Int
     /// Added to the mean square.
@@ -110,7 +110,7 @@ public final class RMSNorm: Module {
 /// TRELLIS MultiHeadRMSNorm: normalize(x, dim=-1) * gamma * sqrt(D) on [..., H, D].
 /// Key: `gamma` [H, D]. (An L2 normalisation, not a mean-square one: no eps inside the root
 /// beyond F.normalize's 1e-12 clamp.)
-public final class MultiHeadRMSNorm: Module {
+public final class MultiHeadRMSNorm: Module, @unchecked Sendable {
     /// Heads H.
     public let heads: Int
     /// Head dimension D.
