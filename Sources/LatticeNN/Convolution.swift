@@ -151,7 +151,7 @@ public final class ConvTranspose2d: Module, @unchecked Sendable {
         )
         return convTranspose2d(
             x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding,
-            outputPadding: outputPadding, dilation: dilation, groups: groups)
+            outputPadding: outputPadding, groups: groups, dilation: dilation)
     }
 
     override public func resetParameters(generator: inout RandomGenerator) {
