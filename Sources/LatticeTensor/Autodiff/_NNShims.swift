@@ -263,45 +263,6 @@ extension Tensor {
         }
     }
 
-    // MARK: gemm
-
-    public func matmul(_ b: Tensor) -> Tensor { LatticeTensor.matmul(self, b) }
-}
-
-/// TEMPORARY (shim): batched matmul with broadcast batch dims (rank >= 2 both).
-public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
-    precondition(a.rank >= 2 && b.rank >= 2, "shim matmul needs rank >= 2: \(a.shape) \(b.shape)")
-    let m = a.shape[a.rank - 2]
-    let k = a.shape[a.rank - 1]
-    let n = b.shape[b.rank - 1]
-    precondition(b.shape[b.rank - 2] == k, "matmul \(a.shape) x \(b.shape)")
-    let batch = Tensor.shimBroadcastShapePublic(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))
-    let x = a.float().expand(batch + [m, k]).contiguous()
-    let y = b.float().expand(batch + [k, n]).contiguous()
-    let out = Tensor(empty: batch + [m, n])
-    let nb = batch.reduce(1, *)
-    for i in 0..<nb {
-        Gemm.sgemm(
-            transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: x.floats + i * m * k, lda: k,
-            b: y.floats + i * k * n, ldb: n, beta: 0, c: out.floats + i * m * n, ldc: n)
-    }
-    return Tensor.record("matmul", output: out, inputs: [x, y]) { g in
-        [matmul(g, y.transpose(-1, -2)), matmul(x.transpose(-1, -2), g)]
-    }
-}
-
-extension Tensor {
-    fileprivate static func shimBroadcastShapePublic(_ a: [Int], _ b: [Int]) -> [Int] {
-        shimBroadcastShape(a, b)
-    }
-}
-
-/// TEMPORARY (shim): x [..., in] · weightᵀ [in, out] + bias.
-public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    let lead = Array(x.shape.dropLast())
-    let y = matmul(x.reshape([-1, x.shape.last!]), weight.transpose(0, 1))
-    let out = bias.map { y + $0 } ?? y
-    return out.reshape(lead + [weight.shape[0]])
 }
 
 /// TEMPORARY (shim): composed layer norm over the last dim.
@@ -386,7 +347,7 @@ public func conv2d(
 /// TEMPORARY (shim): transposed conv, forward only. weight [C, O/g, kh, kw].
 public func convTranspose2d(
     _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
-    outputPadding: Int = 0, dilation: Int = 1, groups: Int = 1
+    outputPadding: Int = 0, groups: Int = 1, dilation: Int = 1
 ) -> Tensor {
     let x = x.float().contiguous()
     let w = weight.float().contiguous()
