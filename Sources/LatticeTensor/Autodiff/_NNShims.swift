@@ -175,8 +175,9 @@ extension Tensor {
         return sum(axes: axes, keepDims: keepDims) / Float(n)
     }
 
-    /// Shim: no gradient (used detached for stability only).
-    public func max(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+    /// Shim: no gradient (used detached for stability only). Not named `max` here: main's
+    /// Matmul.swift calls the global `max` inside a Tensor extension.
+    fileprivate func shimMax(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         precondition(axes?.count == 1, "shim max supports one axis")
         let a = axis(axes![0])
         let x = detach().float().contiguous()
@@ -197,7 +198,7 @@ extension Tensor {
     }
 
     public func softmax(axis a: Int) -> Tensor {
-        let e = (self - max(axes: [a], keepDims: true)).exp()
+        let e = (self - shimMax(axes: [a], keepDims: true)).exp()
         return e / e.sum(axes: [a], keepDims: true)
     }
 
