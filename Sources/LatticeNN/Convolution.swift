@@ -57,29 +57,36 @@ public final class Conv2d: Module, @unchecked Sendable {
     }
 }
 
-/// 3-D convolution on [N, C, D, H, W]. Keys: `weight` [out, in, k, k, k], `bias` [out].
+/// 3-D convolution on [N, C, D, H, W]. Keys: `weight` [out, in/groups, k, k, k], `bias` [out].
 public final class Conv3d: Module, @unchecked Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let kernelSize: Int
     public let stride: Int
     public let padding: Int
-    /// [out, in, k, k, k]
+    public let dilation: Int
+    public let groups: Int
+    /// [out, in/groups, k, k, k]
     public let weight: Parameter
     /// [out], when the layer has a bias.
     public let bias: Parameter?
 
     public init(
         inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-        bias: Bool = true
+        dilation: Int = 1, groups: Int = 1, bias: Bool = true
     ) {
+        precondition(
+            groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+            "Conv3d: channels \(inChannels)->\(outChannels) do not split into \(groups) groups")
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernelSize = kernelSize
         self.stride = stride
         self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
         weight = Parameter(
-            Tensor(zeros: [outChannels, inChannels, kernelSize, kernelSize, kernelSize]))
+            Tensor(zeros: [outChannels, inChannels / groups, kernelSize, kernelSize, kernelSize]))
         self.bias = bias ? Parameter(Tensor(zeros: [outChannels])) : nil
         super.init()
         register("weight", weight)
@@ -92,11 +99,13 @@ public final class Conv3d: Module, @unchecked Sendable {
             x.rank == 5 && x.shape[1] == inChannels,
             "Conv3d(\(inChannels)->\(outChannels)): input shape \(x.shape), expected [N, \(inChannels), D, H, W]"
         )
-        return conv3d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding)
+        return conv3d(
+            x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding,
+            dilation: dilation, groups: groups)
     }
 
     override public func resetParameters(generator: inout RandomGenerator) {
-        let fanIn = inChannels * kernelSize * kernelSize * kernelSize
+        let fanIn = inChannels / groups * kernelSize * kernelSize * kernelSize
         let bound = 1 / Float(fanIn).squareRoot()
         Initializer.uniform(weight, bound: bound, generator: &generator)
         if let bias { Initializer.uniform(bias, bound: bound, generator: &generator) }

@@ -31,6 +31,18 @@ public final class LayerNorm: Module, @unchecked Sendable {
         return layerNorm(x, weight: weight?.value, bias: bias?.value, eps: eps)
     }
 
+    /// Normalises over the channel dimension of a channels-first tensor [N, C, *], as TRELLIS's
+    /// ChannelLayerNorm32 (SS VAE): permute channels last, normalise, permute back.
+    public func channelsFirst(_ x: Tensor) -> Tensor {
+        precondition(
+            x.rank >= 2 && x.shape[1] == dim,
+            "LayerNorm(\(dim)).channelsFirst: input shape \(x.shape)")
+        let toLast = [0] + Array(2..<x.rank) + [1]
+        var toFirst = [0, x.rank - 1]
+        toFirst += Array(1..<(x.rank - 1))
+        return self(x.permute(toLast)).permute(toFirst)  // [N, *, C] -> [N, C, *]
+    }
+
     override public func resetParameters(generator: inout RandomGenerator) {
         if let weight { Initializer.constant(weight, 1) }
         if let bias { Initializer.constant(bias, 0) }

@@ -118,6 +118,27 @@ private func refAttention(
         parameterGradCheck([ln.weight!, ln.bias!]) { ln(x) }
     }
 
+    @Test func channelLayerNormNormalisesOverChannels() {
+        let ln = LayerNorm(3)
+        randomize(ln, seed: 35)
+        let x = randomTensor([2, 3, 2, 2], seed: 36)  // [N, C, H, W]
+        let y = ln.channelsFirst(x)
+        #expect(y.shape == [2, 3, 2, 2])
+        // Gather each (n, h, w) channel vector, normalise it by hand, compare in place.
+        let xv = doubles(x)
+        let yv = y.toFloats()
+        let (w, b) = (ln.weight!.value.toFloats(), ln.bias!.value.toFloats())
+        var worst = 0.0
+        for n in 0..<2 {
+            for p in 0..<4 {
+                let idx = (0..<3).map { (n * 3 + $0) * 4 + p }
+                let ref = refLayerNorm(idx.map { xv[$0] }, n: 3, eps: 1e-5, weight: w, bias: b)
+                for (j, i) in idx.enumerated() { worst = max(worst, abs(Double(yv[i]) - ref[j])) }
+            }
+        }
+        #expect(worst < 1e-4)
+    }
+
     @Test func groupNormMatchesHandComputation() {
         let gn = GroupNorm(groups: 2, channels: 4, eps: 1e-5)
         randomize(gn, seed: 7)
