@@ -389,7 +389,11 @@ public func convTranspose2d(
 }
 
 /// TEMPORARY (shim): direct 3-D conv, forward only. x [N, C, D, H, W], weight [O, C, k, k, k].
-public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+public func conv3d(
+    _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+    dilation: Int = 1, groups: Int = 1
+) -> Tensor {
+    precondition(dilation == 1 && groups == 1, "shim conv3d: no dilation/groups")
     let x = x.float().contiguous()
     let w = weight.float().contiguous()
     let (n, c, d, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4])
