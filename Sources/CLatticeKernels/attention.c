@@ -2,26 +2,26 @@
 // backward that recomputes probabilities per tile. Memory is O(rows·d + tile), never nq×nk.
 //
 // Scores are kept in base-2 units (scale·log2(e) folded into one multiplier) so the softmax uses
-// exp2, which a polynomial plus an exponent shift evaluates exactly where needed. Tile products
-// go through register-blocked micro-kernels (AVX-512 here; a portable loop with target_clones
-// elsewhere) because the tiles are far too small for a general packed GEMM to pay off.
+// exp2, which a polynomial plus an exponent shift evaluates cheaply (no libm in inner loops).
+// Tile products go through register-blocked micro-kernels (AVX-512 and AVX2 from one vector-type
+// source; a portable loop with target_clones elsewhere) because the tiles are far too small for
+// a general packed GEMM to pay off.
 #include "lt_attention.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #define LT_LOG2E 1.4426950408889634f
 // Keys per tile (forward and backward) and query rows per tile (backward). 64 keys keep the
 // packed K^T panel (d×64) and the V panel (64×dv) in L1 for d = 64 while 6-row micro-tiles
 // stream over them.
 #define LT_ATTN_BC 64
-#define LT_ATTN_BR_FWD 128
 #define LT_ATTN_BR_BWD 64
+// The forward pass uses wider key tiles (fewer online-softmax rescales per query row) and
+// query blocks that are a multiple of the 6- and 12-row micro-kernels.
+#define LT_ATTN_BC_FWD 128
+#define LT_ATTN_BR_FWD 120
 
 #define LT_AI static inline __attribute__((always_inline))
 
@@ -70,11 +70,13 @@ static void lt_exp2_portable(float *x, int64_t n) {
 LT_CLONES
 static void tile_gemm_portable(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
                                int64_t acs, const float *B, int64_t ldb, float *C, int64_t ldc,
-                               int accumulate) {
+                               int accumulate, const float *rs) {
     for (int64_t i = 0; i < M; i++) {
         float *restrict crow = C + i * ldc;
         if (!accumulate)
             for (int64_t c = 0; c < N; c++) crow[c] = 0.0f;
+        else if (rs)
+            for (int64_t c = 0; c < N; c++) crow[c] *= rs[i];
         for (int64_t p = 0; p < K; p++) {
             float a = A[i * ars + p * acs];
             const float *restrict brow = B + p * ldb;
@@ -83,27 +85,60 @@ static void tile_gemm_portable(int64_t M, int64_t N, int64_t K, const float *A, 
     }
 }
 
-// Scales scores to base 2, adds the mask, and folds the tile into each row's running max `m`
-// and normaliser `l`; S is overwritten with P = 2^(x - m_new). `alpha` receives the factor the
-// row's output accumulator must be multiplied by (2^(m_old - m_new)).
+// x = scores·c + mask·log2(e) - sub_i, in place (the base-2 logits of one tile). `sub` may be
+// NULL. Separate loops per mask column stride keep the common cases vectorised.
 LT_CLONES
-static void fwd_softmax_portable(int64_t mb, int64_t nb, float *S, int64_t lds, float c,
-                                 const float *mask, int64_t mrs, int64_t mcs, float *m, float *l,
-                                 float *alpha) {
+static void scores_to_log2(int64_t mb, int64_t nb, float *S, int64_t lds, float c,
+                           const float *mask, int64_t mrs, int64_t mcs, const float *sub) {
     for (int64_t i = 0; i < mb; i++) {
-        float *s = S + i * lds;
-        float rmax = -INFINITY;
-        for (int64_t j = 0; j < nb; j++) {
-            float x = s[j] * c;
-            if (mask) x += mask[i * mrs + j * mcs] * LT_LOG2E;
-            s[j] = x;
-            rmax = x > rmax ? x : rmax;
+        float *restrict s = S + i * lds;
+        float b = sub ? sub[i] : 0.0f;
+        if (!mask) {
+            for (int64_t j = 0; j < nb; j++) s[j] = s[j] * c - b;
+        } else if (mcs == 1) {
+            const float *restrict mr = mask + i * mrs;
+            for (int64_t j = 0; j < nb; j++) s[j] = s[j] * c + mr[j] * LT_LOG2E - b;
+        } else {
+            const float *mr = mask + i * mrs;
+            for (int64_t j = 0; j < nb; j++) s[j] = s[j] * c + mr[j * mcs] * LT_LOG2E - b;
         }
+    }
+}
+
+// Folds a tile of base-2 logits (S·cmul) into each row's running max `m` and normaliser `l`; S is
+// overwritten with P = 2^(x - m_new) and `alpha` receives 2^(m_old - m_new), the factor the
+// row's output accumulator must be multiplied by. Reductions run in 16 fixed lanes so they
+// vectorise and sum in the same order on every instruction set.
+LT_CLONES
+static void fwd_softmax_rows(int64_t mb, int64_t nb, float *S, int64_t lds, float cmul,
+                             float *m, float *l, float *alpha) {
+    for (int64_t i = 0; i < mb; i++) {
+        float *restrict s = S + i * lds;
+        float lane[16];
+        for (int t = 0; t < 16; t++) lane[t] = -INFINITY;
+        int64_t j = 0;
+        for (; j + 16 <= nb; j += 16)
+            for (int t = 0; t < 16; t++) lane[t] = s[j + t] > lane[t] ? s[j + t] : lane[t];
+        float rmax = -INFINITY;
+        for (int t = 0; t < 16; t++) rmax = lane[t] > rmax ? lane[t] : rmax;
+        for (; j < nb; j++) rmax = s[j] > rmax ? s[j] : rmax;
+        rmax *= cmul;
+
         float mnew = m[i] > rmax ? m[i] : rmax;
+        // All logits -inf so far: subtract 0 instead, so 2^(-inf) = 0 and no inf - inf NaN.
         float base = mnew == -INFINITY ? 0.0f : mnew;
+        for (int t = 0; t < 16; t++) lane[t] = 0.0f;
+        j = 0;
+        for (; j + 16 <= nb; j += 16)
+            for (int t = 0; t < 16; t++) {
+                float e = lt_exp2_scalar(s[j + t] * cmul - base);
+                s[j + t] = e;
+                lane[t] += e;
+            }
         float sum = 0.0f;
-        for (int64_t j = 0; j < nb; j++) {
-            float e = lt_exp2_scalar(s[j] - base);
+        for (int t = 0; t < 16; t++) sum += lane[t];
+        for (; j < nb; j++) {
+            float e = lt_exp2_scalar(s[j] * cmul - base);
             s[j] = e;
             sum += e;
         }
@@ -114,18 +149,12 @@ static void fwd_softmax_portable(int64_t mb, int64_t nb, float *S, int64_t lds, 
     }
 }
 
-// P = 2^(scores·c + mask·log2e - lse2) for the backward pass.
+// P = 2^x in place over a tile (x already holds logits minus the row's log-sum-exp).
 LT_CLONES
-static void bwd_probs_portable(int64_t mb, int64_t nb, float *S, int64_t lds, float c,
-                               const float *mask, int64_t mrs, int64_t mcs, const float *lse2) {
+static void exp2_rows(int64_t mb, int64_t nb, float *S, int64_t lds) {
     for (int64_t i = 0; i < mb; i++) {
-        float *s = S + i * lds;
-        float base = lse2[i];
-        for (int64_t j = 0; j < nb; j++) {
-            float x = s[j] * c;
-            if (mask) x += mask[i * mrs + j * mcs] * LT_LOG2E;
-            s[j] = lt_exp2_scalar(x - base);
-        }
+        float *restrict s = S + i * lds;
+        for (int64_t j = 0; j < nb; j++) s[j] = lt_exp2_scalar(s[j]);
     }
 }
 
@@ -151,216 +180,138 @@ static void scale_rows(int64_t mb, int64_t n, float *X, int64_t ld, const float 
     }
 }
 
-// MARK: AVX-512 paths
+// MARK: SIMD micro-kernels
+
+// One source for every vector width: clang vector types compile to zmm under the AVX-512 target
+// and to ymm under AVX2, so the AVX-512 kernels share the logic the AVX2 ones are tested with.
+typedef float lt_v8 __attribute__((vector_size(32), aligned(4)));
+typedef float lt_v16 __attribute__((vector_size(64), aligned(4)));
+
+// C[mr×(NV·VW)] (+)= A·B for mr <= MR rows, with MR·NV vector accumulators held in registers.
+// Rows beyond mr re-read the last valid row (never stored), so the loop body has no branches.
+#define LT_DEFINE_MK_BODY(NAME, VT, VW)                                                        \
+    LT_AI void NAME(const int MR, const int NV, int64_t mr, int64_t K, const float *A,         \
+                    int64_t ars, int64_t acs, const float *B, int64_t ldb, float *C,           \
+                    int64_t ldc, int accumulate, const float *rs) {                            \
+        const float *ap[12];                                                                   \
+        VT acc[12][4];                                                                         \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) ap[r] =                \
+            A + (r < mr ? r : mr - 1) * ars;                                                   \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                        \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) acc[r][v] =        \
+                (accumulate && r < mr) ? *(const VT *)(C + r * ldc + VW * v) : (VT){0};        \
+        if (rs)                                                                                \
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                    \
+                _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) acc[r][v] *=   \
+                    rs[r < mr ? r : mr - 1];                                                   \
+        for (int64_t p = 0; p < K; p++) {                                                      \
+            const float *bp = B + p * ldb;                                                     \
+            int64_t off = p * acs;                                                             \
+            VT b[4];                                                                           \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) b[v] =             \
+                *(const VT *)(bp + VW * v);                                                    \
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                  \
+                VT a = -(VT){0} + ap[r][off]; /* -0 + x == x: folds to a broadcast */         \
+                _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) acc[r][v] =    \
+                    __builtin_elementwise_fma(a, b[v], acc[r][v]);                             \
+            }                                                                                  \
+        }                                                                                      \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) if (r < mr)            \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                    \
+                *(VT *)(C + r * ldc + VW * v) = acc[r][v];                                     \
+    }
+
+typedef void (*lt_mk_fn)(int64_t mr, int64_t K, const float *A, int64_t ars, int64_t acs,
+                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
+                         const float *rs);
+
+/// A micro-kernel: `rows` × `width` output block.
+typedef struct {
+    lt_mk_fn fn;
+    int64_t rows;
+    int64_t width;
+} lt_mk;
+
+#define LT_DEFINE_MK(NAME, TARGET, BODY, MR, NV)                                               \
+    TARGET static void NAME(int64_t mr, int64_t K, const float *A, int64_t ars, int64_t acs,   \
+                            const float *B, int64_t ldb, float *C, int64_t ldc,                \
+                            int accumulate, const float *rs) {                                 \
+        BODY(MR, NV, mr, K, A, ars, acs, B, ldb, C, ldc, accumulate, rs);                      \
+    }
 
 #if defined(__x86_64__)
+LT_DEFINE_MK_BODY(mk_body_v16, lt_v16, 16)
+LT_DEFINE_MK_BODY(mk_body_v8, lt_v8, 8)
+// AVX-512: 32 zmm registers hold 24 accumulators plus operands.
+LT_DEFINE_MK(mk512_6x64, LT_TARGET_AVX512, mk_body_v16, 6, 4)
+LT_DEFINE_MK(mk512_12x32, LT_TARGET_AVX512, mk_body_v16, 12, 2)
+LT_DEFINE_MK(mk512_12x16, LT_TARGET_AVX512, mk_body_v16, 12, 1)
+// AVX2: 16 ymm registers hold 12 accumulators, 2 B vectors and the broadcast A value.
+LT_DEFINE_MK(mk256_6x16, LT_TARGET_AVX2, mk_body_v8, 6, 2)
+LT_DEFINE_MK(mk256_12x8, LT_TARGET_AVX2, mk_body_v8, 12, 1)
 
-LT_TARGET_AVX512 LT_AI __m512 lt_exp2_avx512(__m512 x) {
-    __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_LT_OQ);
-    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-126.0f)), _mm512_set1_ps(127.0f));
-    __m512 n = _mm512_roundscale_ps(xc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_sub_ps(xc, n);
-    __m512 p = _mm512_set1_ps(LT_EXP2_C6);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(LT_EXP2_C5));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(LT_EXP2_C4));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(LT_EXP2_C3));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(LT_EXP2_C2));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(LT_EXP2_C1));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(p, n));
-}
+static const lt_mk lt_mk_avx512[] = {
+    {mk512_6x64, 6, 64}, {mk512_12x32, 12, 32}, {mk512_12x16, 12, 16}};
+static const lt_mk lt_mk_avx2[] = {{mk256_6x16, 6, 16}, {mk256_12x8, 12, 8}};
+#endif
 
-LT_AI __mmask16 lt_tail_mask(int64_t rem) {
-    return rem >= 16 ? (__mmask16)0xFFFF : rem <= 0 ? (__mmask16)0 : (__mmask16)((1u << rem) - 1u);
-}
-
-LT_TARGET_AVX512
-static void lt_exp2_avx512_array(float *x, int64_t n) {
-    for (int64_t j = 0; j < n; j += 16) {
-        __mmask16 mk = lt_tail_mask(n - j);
-        _mm512_mask_storeu_ps(x + j, mk, lt_exp2_avx512(_mm512_maskz_loadu_ps(mk, x + j)));
-    }
-}
-
-// C[mr×nc] (+)= A·B for mr <= MR rows and nc <= 16·NV columns, MR·NV accumulators in zmm
-// registers. Rows beyond mr re-read the last valid row (never stored) so the body has no
-// branches; columns beyond nc are masked.
-LT_TARGET_AVX512 LT_AI void mk512(const int MR, const int NV, int64_t mr, int64_t nc, int64_t K,
-                                  const float *A, int64_t ars, int64_t acs, const float *B,
-                                  int64_t ldb, float *C, int64_t ldc, int accumulate) {
-    __mmask16 msk[4];
-    const float *ap[12];
-    __m512 acc[12][4];
-#pragma clang loop unroll(full)
-    for (int v = 0; v < NV; v++) msk[v] = lt_tail_mask(nc - 16 * v);
-#pragma clang loop unroll(full)
-    for (int r = 0; r < MR; r++) ap[r] = A + (r < mr ? r : mr - 1) * ars;
-#pragma clang loop unroll(full)
-    for (int r = 0; r < MR; r++) {
-#pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++)
-            acc[r][v] = (accumulate && r < mr)
-                            ? _mm512_maskz_loadu_ps(msk[v], C + r * ldc + 16 * v)
-                            : _mm512_setzero_ps();
-    }
-    for (int64_t p = 0; p < K; p++) {
-        const float *bp = B + p * ldb;
-        int64_t off = p * acs;
-        __m512 b[4];
-#pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++) b[v] = _mm512_maskz_loadu_ps(msk[v], bp + 16 * v);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < MR; r++) {
-            __m512 a = _mm512_set1_ps(ap[r][off]);
-#pragma clang loop unroll(full)
-            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+// Covers the N columns with the widest micro-kernel that fits; a remainder narrower than the
+// smallest kernel goes through the portable loop.
+static void tile_gemm_simd(const lt_mk *ks, int nks, int64_t M, int64_t N, int64_t K,
+                           const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
+                           float *C, int64_t ldc, int accumulate, const float *rs) {
+    int64_t j = 0;
+    while (j < N) {
+        const lt_mk *mk = NULL;
+        for (int t = 0; t < nks && !mk; t++)
+            if (ks[t].width <= N - j) mk = &ks[t];
+        if (!mk) {
+            tile_gemm_portable(M, N - j, K, A, ars, acs, B + j, ldb, C + j, ldc, accumulate, rs);
+            return;
         }
-    }
-#pragma clang loop unroll(full)
-    for (int r = 0; r < MR; r++) {
-        if (r < mr) {
-#pragma clang loop unroll(full)
-            for (int v = 0; v < NV; v++)
-                _mm512_mask_storeu_ps(C + r * ldc + 16 * v, msk[v], acc[r][v]);
-        }
+        for (int64_t i = 0; i < M; i += mk->rows)
+            mk->fn(M - i < mk->rows ? M - i : mk->rows, K, A + i * ars, ars, acs, B + j, ldb,
+                   C + i * ldc + j, ldc, accumulate, rs ? rs + i : NULL);
+        j += mk->width;
     }
 }
-
-LT_TARGET_AVX512
-static void mk512_6x64(int64_t mr, int64_t nc, int64_t K, const float *A, int64_t ars,
-                       int64_t acs, const float *B, int64_t ldb, float *C, int64_t ldc,
-                       int accumulate) {
-    mk512(6, 4, mr, nc, K, A, ars, acs, B, ldb, C, ldc, accumulate);
-}
-
-LT_TARGET_AVX512
-static void mk512_12x32(int64_t mr, int64_t nc, int64_t K, const float *A, int64_t ars,
-                        int64_t acs, const float *B, int64_t ldb, float *C, int64_t ldc,
-                        int accumulate) {
-    mk512(12, 2, mr, nc, K, A, ars, acs, B, ldb, C, ldc, accumulate);
-}
-
-LT_TARGET_AVX512
-static void tile_gemm_avx512(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
-                             int64_t acs, const float *B, int64_t ldb, float *C, int64_t ldc,
-                             int accumulate) {
-    for (int64_t j = 0; j < N; j += 64) {
-        int64_t w = N - j < 64 ? N - j : 64;
-        if (w > 32) {
-            for (int64_t i = 0; i < M; i += 6)
-                mk512_6x64(M - i < 6 ? M - i : 6, w, K, A + i * ars, ars, acs, B + j, ldb,
-                           C + i * ldc + j, ldc, accumulate);
-        } else {
-            for (int64_t i = 0; i < M; i += 12)
-                mk512_12x32(M - i < 12 ? M - i : 12, w, K, A + i * ars, ars, acs, B + j, ldb,
-                            C + i * ldc + j, ldc, accumulate);
-        }
-    }
-}
-
-// Loads 16 mask values starting at column j (masked by mk), for any column stride.
-LT_TARGET_AVX512 LT_AI __m512 lt_load_mask(const float *row, int64_t j, int64_t mcs,
-                                           __mmask16 mk) {
-    if (mcs == 1) return _mm512_maskz_loadu_ps(mk, row + j);
-    if (mcs == 0) return _mm512_set1_ps(row[0]);
-    float tmp[16];
-    for (int t = 0; t < 16; t++) tmp[t] = (mk >> t) & 1 ? row[(j + t) * mcs] : 0.0f;
-    return _mm512_loadu_ps(tmp);
-}
-
-LT_TARGET_AVX512
-static void fwd_softmax_avx512(int64_t mb, int64_t nb, float *S, int64_t lds, float c,
-                               const float *mask, int64_t mrs, int64_t mcs, float *m, float *l,
-                               float *alpha) {
-    const __m512 vc = _mm512_set1_ps(c);
-    const __m512 vl2e = _mm512_set1_ps(LT_LOG2E);
-    for (int64_t i = 0; i < mb; i++) {
-        float *s = S + i * lds;
-        const float *mrow = mask ? mask + i * mrs : NULL;
-        __m512 vmax = _mm512_set1_ps(-INFINITY);
-        for (int64_t j = 0; j < nb; j += 16) {
-            __mmask16 mk = lt_tail_mask(nb - j);
-            __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, s + j), vc);
-            if (mrow) x = _mm512_fmadd_ps(lt_load_mask(mrow, j, mcs, mk), vl2e, x);
-            _mm512_mask_storeu_ps(s + j, mk, x);
-            vmax = _mm512_mask_max_ps(vmax, mk, vmax, x);
-        }
-        float rmax = _mm512_reduce_max_ps(vmax);
-        float mnew = m[i] > rmax ? m[i] : rmax;
-        float base = mnew == -INFINITY ? 0.0f : mnew;
-        const __m512 vb = _mm512_set1_ps(base);
-        __m512 vsum = _mm512_setzero_ps();
-        for (int64_t j = 0; j < nb; j += 16) {
-            __mmask16 mk = lt_tail_mask(nb - j);
-            __m512 e = lt_exp2_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vb));
-            e = _mm512_maskz_mov_ps(mk, e);
-            _mm512_mask_storeu_ps(s + j, mk, e);
-            vsum = _mm512_add_ps(vsum, e);
-        }
-        float a = m[i] == -INFINITY ? 0.0f : exp2f(m[i] - base);
-        l[i] = l[i] * a + _mm512_reduce_add_ps(vsum);
-        m[i] = mnew;
-        alpha[i] = a;
-    }
-}
-
-LT_TARGET_AVX512
-static void bwd_probs_avx512(int64_t mb, int64_t nb, float *S, int64_t lds, float c,
-                             const float *mask, int64_t mrs, int64_t mcs, const float *lse2) {
-    const __m512 vc = _mm512_set1_ps(c);
-    const __m512 vl2e = _mm512_set1_ps(LT_LOG2E);
-    for (int64_t i = 0; i < mb; i++) {
-        float *s = S + i * lds;
-        const float *mrow = mask ? mask + i * mrs : NULL;
-        const __m512 vb = _mm512_set1_ps(lse2[i]);
-        for (int64_t j = 0; j < nb; j += 16) {
-            __mmask16 mk = lt_tail_mask(nb - j);
-            __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(mk, s + j), vc, vb);
-            if (mrow) x = _mm512_fmadd_ps(lt_load_mask(mrow, j, mcs, mk), vl2e, x);
-            _mm512_mask_storeu_ps(s + j, mk, lt_exp2_avx512(x));
-        }
-    }
-}
-
-#endif  // __x86_64__
 
 // MARK: dispatch
 
+// C (+)= A·B; with `accumulate` and a non-NULL `rs`, C's row i is first multiplied by rs[i]
+// (the online-softmax rescale of the output accumulator, applied for free while it is loaded).
 static void tile_gemm(int lvl, int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
                       int64_t acs, const float *B, int64_t ldb, float *C, int64_t ldc,
-                      int accumulate) {
+                      int accumulate, const float *rs) {
     if (M <= 0 || N <= 0) return;
 #if defined(__x86_64__)
     if (lvl >= 2) {
-        tile_gemm_avx512(M, N, K, A, ars, acs, B, ldb, C, ldc, accumulate);
+        tile_gemm_simd(lt_mk_avx512, 3, M, N, K, A, ars, acs, B, ldb, C, ldc, accumulate, rs);
+        return;
+    }
+    if (lvl == 1) {
+        tile_gemm_simd(lt_mk_avx2, 2, M, N, K, A, ars, acs, B, ldb, C, ldc, accumulate, rs);
         return;
     }
 #endif
     (void)lvl;
-    tile_gemm_portable(M, N, K, A, ars, acs, B, ldb, C, ldc, accumulate);
+    tile_gemm_portable(M, N, K, A, ars, acs, B, ldb, C, ldc, accumulate, rs);
 }
 
 void lt_attn_tile_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
                        int64_t acs, const float *B, int64_t ldb, float *C, int64_t ldc,
                        int accumulate) {
-    tile_gemm(lt_cpu_level(), M, N, K, A, ars, acs, B, ldb, C, ldc, accumulate);
+    tile_gemm(lt_cpu_level(), M, N, K, A, ars, acs, B, ldb, C, ldc, accumulate, NULL);
 }
 
-void lt_attn_exp2(float *x, int64_t n) {
-#if defined(__x86_64__)
-    if (lt_cpu_level() >= 2) {
-        lt_exp2_avx512_array(x, n);
-        return;
-    }
-#endif
-    lt_exp2_portable(x, n);
-}
+void lt_attn_exp2(float *x, int64_t n) { lt_exp2_portable(x, n); }
 
-// Packs rows [0, nb) of a row-major block X (nb×d, stride ldx) transposed into T (d×LT_ATTN_BC).
-static void pack_transposed(int64_t nb, int64_t d, const float *X, int64_t ldx, float *T) {
+// Packs rows [0, nb) of a row-major block X (nb×d, stride ldx) transposed into T (d×ldt).
+static void pack_transposed(int64_t nb, int64_t d, const float *X, int64_t ldx, float *T,
+                            int64_t ldt) {
     for (int64_t j = 0; j < nb; j++) {
         const float *row = X + j * ldx;
-        for (int64_t p = 0; p < d; p++) T[p * LT_ATTN_BC + j] = row[p];
+        for (int64_t p = 0; p < d; p++) T[p * ldt + j] = row[p];
     }
 }
 
@@ -369,7 +320,7 @@ int lt_attn_fwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, cons
                 const float *mask, int64_t mask_rs, int64_t mask_cs, float *o, int64_t ldo,
                 float *lse2) {
     const int lvl = lt_cpu_level();
-    const int64_t br = LT_ATTN_BR_FWD, bc = LT_ATTN_BC;
+    const int64_t br = LT_ATTN_BR_FWD, bc = LT_ATTN_BC_FWD;
     float *kt = lt_attn_alloc((size_t)(d * bc));
     float *s = lt_attn_alloc((size_t)(br * bc));
     float *stats = lt_attn_alloc((size_t)(3 * br));
@@ -381,6 +332,9 @@ int lt_attn_fwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, cons
     }
     float *m = stats, *l = stats + br, *alpha = stats + 2 * br;
     const float c = scale * LT_LOG2E;
+    // Without a mask the base-2 scaling folds into the softmax pass (max commutes with a
+    // positive factor), saving a sweep over the score tile.
+    const int fold = !mask && c > 0.0f;
 
     for (int64_t i0 = 0; i0 < nq; i0 += br) {
         int64_t mb = nq - i0 < br ? nq - i0 : br;
@@ -392,17 +346,15 @@ int lt_attn_fwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, cons
         // Re-packing K^T per query block costs 1/(4·br) of the tile products.
         for (int64_t j0 = 0; j0 < nk; j0 += bc) {
             int64_t nb = nk - j0 < bc ? nk - j0 : bc;
-            pack_transposed(nb, d, k + j0 * ldk, ldk, kt);
-            tile_gemm(lvl, mb, nb, d, q + i0 * ldq, ldq, 1, kt, bc, s, bc, 0);  // [mb, nb]
-            const float *mblk = mask ? mask + i0 * mask_rs + j0 * mask_cs : NULL;
-#if defined(__x86_64__)
-            if (lvl >= 2)
-                fwd_softmax_avx512(mb, nb, s, bc, c, mblk, mask_rs, mask_cs, m, l, alpha);
-            else
-#endif
-                fwd_softmax_portable(mb, nb, s, bc, c, mblk, mask_rs, mask_cs, m, l, alpha);
-            scale_rows(mb, dv, o + i0 * ldo, ldo, alpha);
-            tile_gemm(lvl, mb, dv, nb, s, bc, 1, v + j0 * ldv, ldv, o + i0 * ldo, ldo, 1);
+            pack_transposed(nb, d, k + j0 * ldk, ldk, kt, bc);
+            tile_gemm(lvl, mb, nb, d, q + i0 * ldq, ldq, 1, kt, bc, s, bc, 0, NULL);  // [mb, nb]
+            if (!fold) {
+                const float *mblk = mask ? mask + i0 * mask_rs + j0 * mask_cs : NULL;
+                scores_to_log2(mb, nb, s, bc, c, mblk, mask_rs, mask_cs, NULL);
+            }
+            fwd_softmax_rows(mb, nb, s, bc, fold ? c : 1.0f, m, l, alpha);
+            // O = alpha·O + P·V, the rescale applied as the accumulator is loaded.
+            tile_gemm(lvl, mb, dv, nb, s, bc, 1, v + j0 * ldv, ldv, o + i0 * ldo, ldo, 1, alpha);
         }
         for (int64_t i = 0; i < mb; i++) {
             // A row with no finite score has l = 0: define its output as 0 (see header).
@@ -451,8 +403,8 @@ int lt_attn_bwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, cons
 
     for (int64_t j0 = 0; j0 < nk; j0 += bc) {
         int64_t nb = nk - j0 < bc ? nk - j0 : bc;
-        pack_transposed(nb, d, k + j0 * ldk, ldk, kt);
-        pack_transposed(nb, dv, v + j0 * ldv, ldv, vt);
+        pack_transposed(nb, d, k + j0 * ldk, ldk, kt, bc);
+        pack_transposed(nb, dv, v + j0 * ldv, ldv, vt, bc);
         float *dkb = dk + j0 * lddk, *dvb = dvout + j0 * lddv;
         for (int64_t j = 0; j < nb; j++) {
             memset(dkb + j * lddk, 0, (size_t)d * sizeof(float));
@@ -461,19 +413,15 @@ int lt_attn_bwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, cons
         for (int64_t i0 = 0; i0 < nq; i0 += br) {
             int64_t mb = nq - i0 < br ? nq - i0 : br;
             const float *qb = q + i0 * ldq, *dob = dout + i0 * lddo;
-            tile_gemm(lvl, mb, nb, d, qb, ldq, 1, kt, bc, p, bc, 0);  // S [mb, nb]
+            tile_gemm(lvl, mb, nb, d, qb, ldq, 1, kt, bc, p, bc, 0, NULL);  // S [mb, nb]
             const float *mblk = mask ? mask + i0 * mask_rs + j0 * mask_cs : NULL;
-#if defined(__x86_64__)
-            if (lvl >= 2)
-                bwd_probs_avx512(mb, nb, p, bc, c, mblk, mask_rs, mask_cs, lse2 + i0);
-            else
-#endif
-                bwd_probs_portable(mb, nb, p, bc, c, mblk, mask_rs, mask_cs, lse2 + i0);
-            tile_gemm(lvl, nb, dv, mb, p, 1, bc, dob, lddo, dvb, lddv, 1);     // dV += Pᵀ dO
-            tile_gemm(lvl, mb, nb, dv, dob, lddo, 1, vt, bc, ds, bc, 0);       // dP = dO Vᵀ
+            scores_to_log2(mb, nb, p, bc, c, mblk, mask_rs, mask_cs, lse2 + i0);
+            exp2_rows(mb, nb, p, bc);
+            tile_gemm(lvl, nb, dv, mb, p, 1, bc, dob, lddo, dvb, lddv, 1, NULL);     // dV += Pᵀ dO
+            tile_gemm(lvl, mb, nb, dv, dob, lddo, 1, vt, bc, ds, bc, 0, NULL);       // dP = dO Vᵀ
             bwd_dscores(mb, nb, p, ds, bc, delta + i0, scale);                 // dS (scaled)
-            tile_gemm(lvl, mb, d, nb, ds, bc, 1, k + j0 * ldk, ldk, dq + i0 * lddq, lddq, 1);
-            tile_gemm(lvl, nb, d, mb, ds, 1, bc, qb, ldq, dkb, lddk, 1);       // dK += dSᵀ Q
+            tile_gemm(lvl, mb, d, nb, ds, bc, 1, k + j0 * ldk, ldk, dq + i0 * lddq, lddq, 1, NULL);
+            tile_gemm(lvl, nb, d, mb, ds, 1, bc, qb, ldq, dkb, lddk, 1, NULL);       // dK += dSᵀ Q
         }
     }
     free(kt);
