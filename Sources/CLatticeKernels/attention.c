@@ -315,16 +315,26 @@ static void pack_transposed(int64_t nb, int64_t d, const float *X, int64_t ldx, 
     }
 }
 
+int64_t lt_attn_packed_keys_floats(int64_t nk, int64_t d) {
+    return (nk + LT_ATTN_BC_FWD - 1) / LT_ATTN_BC_FWD * LT_ATTN_BC_FWD * d;
+}
+
+void lt_attn_pack_keys(int64_t nk, int64_t d, const float *k, int64_t ldk, float *kt) {
+    const int64_t bc = LT_ATTN_BC_FWD;
+    for (int64_t j0 = 0; j0 < nk; j0 += bc)
+        pack_transposed(nk - j0 < bc ? nk - j0 : bc, d, k + j0 * ldk, ldk, kt + j0 * d, bc);
+}
+
 int lt_attn_fwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, const float *q,
-                int64_t ldq, const float *k, int64_t ldk, const float *v, int64_t ldv,
-                const float *mask, int64_t mask_rs, int64_t mask_cs, float *o, int64_t ldo,
-                float *lse2) {
+                int64_t ldq, const float *k, int64_t ldk, const float *kt_packed, const float *v,
+                int64_t ldv, const float *mask, int64_t mask_rs, int64_t mask_cs, float *o,
+                int64_t ldo, float *lse2) {
     const int lvl = lt_cpu_level();
     const int64_t br = LT_ATTN_BR_FWD, bc = LT_ATTN_BC_FWD;
-    float *kt = lt_attn_alloc((size_t)(d * bc));
+    float *kt = kt_packed ? NULL : lt_attn_alloc((size_t)(d * bc));
     float *s = lt_attn_alloc((size_t)(br * bc));
     float *stats = lt_attn_alloc((size_t)(3 * br));
-    if (!kt || !s || !stats) {
+    if ((!kt && !kt_packed) || !s || !stats) {
         free(kt);
         free(s);
         free(stats);
@@ -343,11 +353,11 @@ int lt_attn_fwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, cons
             l[i] = 0.0f;
             memset(o + (i0 + i) * ldo, 0, (size_t)dv * sizeof(float));
         }
-        // Re-packing K^T per query block costs 1/(4·br) of the tile products.
         for (int64_t j0 = 0; j0 < nk; j0 += bc) {
             int64_t nb = nk - j0 < bc ? nk - j0 : bc;
-            pack_transposed(nb, d, k + j0 * ldk, ldk, kt, bc);
-            tile_gemm(lvl, mb, nb, d, q + i0 * ldq, ldq, 1, kt, bc, s, bc, 0, NULL);  // [mb, nb]
+            const float *ktb = kt_packed ? kt_packed + j0 * d : kt;
+            if (!kt_packed) pack_transposed(nb, d, k + j0 * ldk, ldk, kt, bc);
+            tile_gemm(lvl, mb, nb, d, q + i0 * ldq, ldq, 1, ktb, bc, s, bc, 0, NULL);  // [mb, nb]
             if (!fold) {
                 const float *mblk = mask ? mask + i0 * mask_rs + j0 * mask_cs : NULL;
                 scores_to_log2(mb, nb, s, bc, c, mblk, mask_rs, mask_cs, NULL);

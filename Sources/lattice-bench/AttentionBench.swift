@@ -30,8 +30,11 @@ enum AttentionBench {
         let name = "sdpa-1x16x\(n)x64"
         return Benchmark(name: name, summary: "fused SDPA forward, 16 heads, D 64, N \(n), fp32") {
             let (q, k, v) = inputs(n: n)
+            var cpu: [Double] = []
             let seconds = Timing.median(warmup: 1, repeats: repeats) {
+                let c0 = clock()
                 _ = withNoGrad { scaledDotProductAttention(q, k, v) }
+                cpu.append(Double(clock() - c0) / Double(CLOCKS_PER_SEC))
             }
             let extra = Timing.peakExtraBytes {
                 _ = withNoGrad { scaledDotProductAttention(q, k, v) }

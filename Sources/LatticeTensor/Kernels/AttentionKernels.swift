@@ -37,8 +37,8 @@ struct AttentionSlice {
 }
 
 enum AttentionKernels {
-    /// Query rows per forward work item; each item re-packs K^T once per key tile.
-    static let forwardRows = 128
+    /// Query rows per forward work item (a multiple of the 6- and 12-row micro-kernels).
+    static let forwardRows = 120
     /// Keys per tile in attention.c (key groups of the backward pass are multiples of it).
     static let keyTile = 64
 
@@ -63,15 +63,25 @@ enum AttentionKernels {
             }
         }
         let L = layout
+        // K transposed into key tiles once per slice (O(N·d), the size of K) rather than once
+        // per query block. A Tensor, so MemoryStats counts it.
+        let per = Int(lt_attn_packed_keys_floats(Int64(slices.map(\.nk).max() ?? 0), Int64(L.d)))
+        let packed = Tensor(empty: [max(1, slices.count * per)])  // [slices, key tiles, D, tile]
+        let kt = packed.floats
+        Parallel.run(chunks: slices.count) { s in
+            let sl = slices[s]
+            lt_attn_pack_keys(Int64(sl.nk), Int64(L.d), k + sl.k, Int64(L.ldk), kt + s * per)
+        }
         Parallel.run(chunks: items.count) { c in
             let it = items[c]
             let sl = slices[it.slice]
             let m = mask.map { $0 + sl.mask + it.row * L.maskRowStride }
             let rc = lt_attn_fwd(
                 Int64(it.rows), Int64(sl.nk), Int64(L.d), Int64(L.dv), L.scale,
-                q + sl.q + it.row * L.ldq, Int64(L.ldq), k + sl.k, Int64(L.ldk), v + sl.v,
-                Int64(L.ldv), m, Int64(L.maskRowStride), Int64(L.maskColStride),
-                o + sl.o + it.row * L.ldo, Int64(L.ldo), lse + sl.lse + it.row)
+                q + sl.q + it.row * L.ldq, Int64(L.ldq), k + sl.k, Int64(L.ldk),
+                kt + it.slice * per, v + sl.v, Int64(L.ldv), m, Int64(L.maskRowStride),
+                Int64(L.maskColStride), o + sl.o + it.row * L.ldo, Int64(L.ldo),
+                lse + sl.lse + it.row)
             precondition(rc == 0, "attention forward: out of memory for its tile workspace")
         }
     }
