@@ -63,14 +63,19 @@ enum AttentionKernels {
             }
         }
         let L = layout
-        // K transposed into key tiles once per slice (O(N·d), the size of K) rather than once
-        // per query block. A Tensor, so MemoryStats counts it.
-        let per = Int(lt_attn_packed_keys_floats(Int64(slices.map(\.nk).max() ?? 0), Int64(L.d)))
-        let packed = Tensor(empty: [max(1, slices.count * per)])  // [slices, key tiles, D, tile]
+        // K transposed into key tiles once per slice (in all O(N·d), the size of K) rather than
+        // once per query block. A Tensor, so MemoryStats counts it.
+        var packedOffsets = [Int](repeating: 0, count: slices.count + 1)
+        for (s, sl) in slices.enumerated() {
+            packedOffsets[s + 1] =
+                packedOffsets[s] + Int(lt_attn_packed_keys_floats(Int64(sl.nk), Int64(L.d)))
+        }
+        let packed = Tensor(empty: [max(1, packedOffsets[slices.count])])  // [Σ key tiles·D·tile]
         let kt = packed.floats
         Parallel.run(chunks: slices.count) { s in
             let sl = slices[s]
-            lt_attn_pack_keys(Int64(sl.nk), Int64(L.d), k + sl.k, Int64(L.ldk), kt + s * per)
+            lt_attn_pack_keys(
+                Int64(sl.nk), Int64(L.d), k + sl.k, Int64(L.ldk), kt + packedOffsets[s])
         }
         Parallel.run(chunks: items.count) { c in
             let it = items[c]
@@ -79,7 +84,7 @@ enum AttentionKernels {
             let rc = lt_attn_fwd(
                 Int64(it.rows), Int64(sl.nk), Int64(L.d), Int64(L.dv), L.scale,
                 q + sl.q + it.row * L.ldq, Int64(L.ldq), k + sl.k, Int64(L.ldk),
-                kt + it.slice * per, v + sl.v, Int64(L.ldv), m, Int64(L.maskRowStride),
+                kt + packedOffsets[it.slice], v + sl.v, Int64(L.ldv), m, Int64(L.maskRowStride),
                 Int64(L.maskColStride), o + sl.o + it.row * L.ldo, Int64(L.ldo),
                 lse + sl.lse + it.row)
             precondition(rc == 0, "attention forward: out of memory for its tile workspace")
