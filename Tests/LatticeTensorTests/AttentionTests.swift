@@ -86,6 +86,7 @@ private func fused(
     @Test(arguments: [
         (1, 2, 37, 53, 16, 16), (2, 3, 70, 65, 32, 32), (1, 2, 129, 100, 64, 64),
         (1, 1, 64, 200, 80, 80), (2, 1, 5, 7, 64, 48), (1, 2, 1, 1, 16, 16),
+        (1, 2, 33, 41, 20, 12),
     ])
     func fusedMatchesNaiveForwardAndBackward(
         shape: (Int, Int, Int, Int, Int, Int)
