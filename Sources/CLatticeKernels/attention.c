@@ -18,10 +18,10 @@
 // stream over them.
 #define LT_ATTN_BC 64
 #define LT_ATTN_BR_BWD 64
-// The forward pass uses wider key tiles (fewer online-softmax rescales per query row) and
-// query blocks that are a multiple of the 6- and 12-row micro-kernels.
-#define LT_ATTN_BC_FWD 128
-#define LT_ATTN_BR_FWD 120
+// The forward pass uses larger tiles (fewer online-softmax rescales per query row): key tiles
+// are a multiple of the 6- and 12-row micro-kernels, query blocks of their 16-64 column widths.
+#define LT_ATTN_BC_FWD 120
+#define LT_ATTN_BR_FWD 128
 
 #define LT_AI static inline __attribute__((always_inline))
 
@@ -105,47 +105,49 @@ static void scores_to_log2(int64_t mb, int64_t nb, float *S, int64_t lds, float 
     }
 }
 
-// Folds a tile of base-2 logits (S·cmul) into each row's running max `m` and normaliser `l`; S is
-// overwritten with P = 2^(x - m_new) and `alpha` receives 2^(m_old - m_new), the factor the
-// row's output accumulator must be multiplied by. Reductions run in 16 fixed lanes so they
-// vectorise and sum in the same order on every instruction set.
-LT_CLONES
-static void fwd_softmax_rows(int64_t mb, int64_t nb, float *S, int64_t lds, float cmul,
-                             float *m, float *l, float *alpha) {
-    for (int64_t i = 0; i < mb; i++) {
-        float *restrict s = S + i * lds;
-        float lane[16];
-        for (int t = 0; t < 16; t++) lane[t] = -INFINITY;
-        int64_t j = 0;
-        for (; j + 16 <= nb; j += 16)
-            for (int t = 0; t < 16; t++) lane[t] = s[j + t] > lane[t] ? s[j + t] : lane[t];
-        float rmax = -INFINITY;
-        for (int t = 0; t < 16; t++) rmax = lane[t] > rmax ? lane[t] : rmax;
-        for (; j < nb; j++) rmax = s[j] > rmax ? s[j] : rmax;
-        rmax *= cmul;
+// The forward pass works on transposed score tiles S^T [keys × queries], so every reduction of
+// the online softmax runs down columns: elementwise across queries, vectorised with no
+// horizontal sums, and in the same order on every instruction set.
 
+// S^T = S^T·c + mask^T·log2(e) for a masked tile (column i is query i, row j key j).
+LT_CLONES
+static void scores_to_log2_t(int64_t nb, int64_t mb, float *St, int64_t ld, float c,
+                             const float *mask, int64_t mrs, int64_t mcs) {
+    for (int64_t j = 0; j < nb; j++) {
+        float *restrict s = St + j * ld;
+        const float *mc = mask + j * mcs;
+        for (int64_t i = 0; i < mb; i++) s[i] = s[i] * c + mc[i * mrs] * LT_LOG2E;
+    }
+}
+
+// Folds a tile of base-2 logits (S^T·cmul) into each query's running max `m` and normaliser
+// `l`; S^T is overwritten with P^T = 2^(x - m_new) and `alpha` receives 2^(m_old - m_new), the
+// factor the query's output accumulator must be multiplied by. `base` is mb floats of scratch.
+LT_CLONES
+static void fwd_softmax_cols(int64_t nb, int64_t mb, float *St, int64_t ld, float cmul, float *m,
+                             float *l, float *alpha, float *base) {
+    for (int64_t i = 0; i < mb; i++) base[i] = -INFINITY;
+    for (int64_t j = 0; j < nb; j++) {
+        const float *restrict s = St + j * ld;
+        for (int64_t i = 0; i < mb; i++) base[i] = s[i] > base[i] ? s[i] : base[i];
+    }
+    for (int64_t i = 0; i < mb; i++) {
+        float rmax = base[i] * cmul;
         float mnew = m[i] > rmax ? m[i] : rmax;
         // All logits -inf so far: subtract 0 instead, so 2^(-inf) = 0 and no inf - inf NaN.
-        float base = mnew == -INFINITY ? 0.0f : mnew;
-        for (int t = 0; t < 16; t++) lane[t] = 0.0f;
-        j = 0;
-        for (; j + 16 <= nb; j += 16)
-            for (int t = 0; t < 16; t++) {
-                float e = lt_exp2_scalar(s[j + t] * cmul - base);
-                s[j + t] = e;
-                lane[t] += e;
-            }
-        float sum = 0.0f;
-        for (int t = 0; t < 16; t++) sum += lane[t];
-        for (; j < nb; j++) {
-            float e = lt_exp2_scalar(s[j] * cmul - base);
-            s[j] = e;
-            sum += e;
-        }
-        float a = m[i] == -INFINITY ? 0.0f : exp2f(m[i] - base);
-        l[i] = l[i] * a + sum;
+        float b = mnew == -INFINITY ? 0.0f : mnew;
+        alpha[i] = lt_exp2_scalar(m[i] - b);  // 0 while m[i] is -inf
+        l[i] *= alpha[i];
         m[i] = mnew;
-        alpha[i] = a;
+        base[i] = b;
+    }
+    for (int64_t j = 0; j < nb; j++) {
+        float *restrict s = St + j * ld;
+        for (int64_t i = 0; i < mb; i++) {
+            float e = lt_exp2_scalar(s[i] * cmul - base[i]);
+            s[i] = e;
+            l[i] += e;
+        }
     }
 }
 
@@ -315,32 +317,22 @@ static void pack_transposed(int64_t nb, int64_t d, const float *X, int64_t ldx, 
     }
 }
 
-int64_t lt_attn_packed_keys_floats(int64_t nk, int64_t d) {
-    return (nk + LT_ATTN_BC_FWD - 1) / LT_ATTN_BC_FWD * LT_ATTN_BC_FWD * d;
-}
-
-void lt_attn_pack_keys(int64_t nk, int64_t d, const float *k, int64_t ldk, float *kt) {
-    const int64_t bc = LT_ATTN_BC_FWD;
-    for (int64_t j0 = 0; j0 < nk; j0 += bc)
-        pack_transposed(nk - j0 < bc ? nk - j0 : bc, d, k + j0 * ldk, ldk, kt + j0 * d, bc);
-}
-
 int lt_attn_fwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, const float *q,
-                int64_t ldq, const float *k, int64_t ldk, const float *kt_packed, const float *v,
-                int64_t ldv, const float *mask, int64_t mask_rs, int64_t mask_cs, float *o,
-                int64_t ldo, float *lse2) {
+                int64_t ldq, const float *k, int64_t ldk, const float *v, int64_t ldv,
+                const float *mask, int64_t mask_rs, int64_t mask_cs, float *o, int64_t ldo,
+                float *lse2) {
     const int lvl = lt_cpu_level();
     const int64_t br = LT_ATTN_BR_FWD, bc = LT_ATTN_BC_FWD;
-    float *kt = kt_packed ? NULL : lt_attn_alloc((size_t)(d * bc));
-    float *s = lt_attn_alloc((size_t)(br * bc));
-    float *stats = lt_attn_alloc((size_t)(3 * br));
-    if ((!kt && !kt_packed) || !s || !stats) {
-        free(kt);
-        free(s);
+    float *qt = lt_attn_alloc((size_t)(d * br));
+    float *st = lt_attn_alloc((size_t)(bc * br));
+    float *stats = lt_attn_alloc((size_t)(4 * br));
+    if (!qt || !st || !stats) {
+        free(qt);
+        free(st);
         free(stats);
         return -1;
     }
-    float *m = stats, *l = stats + br, *alpha = stats + 2 * br;
+    float *m = stats, *l = stats + br, *alpha = stats + 2 * br, *base = stats + 3 * br;
     const float c = scale * LT_LOG2E;
     // Without a mask the base-2 scaling folds into the softmax pass (max commutes with a
     // positive factor), saving a sweep over the score tile.
@@ -353,18 +345,19 @@ int lt_attn_fwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, cons
             l[i] = 0.0f;
             memset(o + (i0 + i) * ldo, 0, (size_t)dv * sizeof(float));
         }
+        // Q^T of this block [d, br], packed once and reused by every key tile; K is read in
+        // place, so no key-side copy is needed.
+        pack_transposed(mb, d, q + i0 * ldq, ldq, qt, br);
         for (int64_t j0 = 0; j0 < nk; j0 += bc) {
             int64_t nb = nk - j0 < bc ? nk - j0 : bc;
-            const float *ktb = kt_packed ? kt_packed + j0 * d : kt;
-            if (!kt_packed) pack_transposed(nb, d, k + j0 * ldk, ldk, kt, bc);
-            tile_gemm(lvl, mb, nb, d, q + i0 * ldq, ldq, 1, ktb, bc, s, bc, 0, NULL);  // [mb, nb]
-            if (!fold) {
-                const float *mblk = mask ? mask + i0 * mask_rs + j0 * mask_cs : NULL;
-                scores_to_log2(mb, nb, s, bc, c, mblk, mask_rs, mask_cs, NULL);
-            }
-            fwd_softmax_rows(mb, nb, s, bc, fold ? c : 1.0f, m, l, alpha);
-            // O = alpha·O + P·V, the rescale applied as the accumulator is loaded.
-            tile_gemm(lvl, mb, dv, nb, s, bc, 1, v + j0 * ldv, ldv, o + i0 * ldo, ldo, 1, alpha);
+            tile_gemm(lvl, nb, mb, d, k + j0 * ldk, ldk, 1, qt, br, st, br, 0, NULL);  // S^T [nb, mb]
+            if (!fold)
+                scores_to_log2_t(nb, mb, st, br, c, mask + i0 * mask_rs + j0 * mask_cs, mask_rs,
+                                 mask_cs);
+            fwd_softmax_cols(nb, mb, st, br, fold ? c : 1.0f, m, l, alpha, base);
+            // O = alpha·O + P·V (P read transposed from S^T), the rescale applied as the
+            // accumulator is loaded.
+            tile_gemm(lvl, mb, dv, nb, st, 1, br, v + j0 * ldv, ldv, o + i0 * ldo, ldo, 1, alpha);
         }
         for (int64_t i = 0; i < mb; i++) {
             // A row with no finite score has l = 0: define its output as 0 (see header).
@@ -374,8 +367,8 @@ int lt_attn_fwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, cons
         }
         scale_rows(mb, dv, o + i0 * ldo, ldo, alpha);
     }
-    free(kt);
-    free(s);
+    free(qt);
+    free(st);
     free(stats);
     return 0;
 }

@@ -57,8 +57,7 @@ enum AttentionBench {
                     name: name + "-peak-extra", value: Double(extra) / 1e6, unit: "MB",
                     baseline: "PyTorch 2.15 CPU SDPA (baselines.md)", baselineValue: baselineMB,
                     notes:
-                        "includes the \(out / 1e6) MB output, the per-row log-sum-exp and K packed "
-                        + "into transposed tiles (the size of K)"),
+                        "includes the \(out / 1e6) MB output and the per-row log-sum-exp"),
             ]
         }
     }

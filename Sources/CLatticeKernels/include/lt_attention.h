@@ -14,19 +14,11 @@ extern "C" {
 /// row, the log-sum-exp of the scores in base 2 (log2 of the softmax normaliser, scores scaled by
 /// log2(e)), used by the backward pass. Rows whose scores are all -inf get O = 0 and
 /// lse2 = +inf, which makes the backward pass give them zero gradients.
-/// `kt_packed` (may be NULL) is K as packed by lt_attn_pack_keys, so callers that run many query
-/// blocks against the same keys transpose them once; with NULL each key tile is packed here.
 /// Workspace is O(tile) and allocated inside; returns 0, or -1 if allocation failed.
 int lt_attn_fwd(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, const float *q,
-                int64_t ldq, const float *k, int64_t ldk, const float *kt_packed, const float *v,
-                int64_t ldv, const float *mask, int64_t mask_rs, int64_t mask_cs, float *o,
-                int64_t ldo, float *lse2);
-
-/// Floats needed by lt_attn_pack_keys for nk keys of dimension d.
-int64_t lt_attn_packed_keys_floats(int64_t nk, int64_t d);
-
-/// Packs K (nk×d, row stride ldk) into the transposed key tiles lt_attn_fwd reads.
-void lt_attn_pack_keys(int64_t nk, int64_t d, const float *k, int64_t ldk, float *kt);
+                int64_t ldq, const float *k, int64_t ldk, const float *v, int64_t ldv,
+                const float *mask, int64_t mask_rs, int64_t mask_cs, float *o, int64_t ldo,
+                float *lse2);
 
 /// delta[i] = Σ_c dO[i,c]·O[i,c] for nq rows (the D term of the FlashAttention-2 backward).
 void lt_attn_bwd_delta(int64_t nq, int64_t dv, const float *o, int64_t ldo, const float *dout,

@@ -37,8 +37,9 @@ struct AttentionSlice {
 }
 
 enum AttentionKernels {
-    /// Query rows per forward work item (a multiple of the 6- and 12-row micro-kernels).
-    static let forwardRows = 120
+    /// Query rows per forward work item (one query block of attention.c; multiples of 16 keep
+    /// the transposed score tiles on full-width micro-kernels).
+    static let forwardRows = 128
     /// Keys per tile in attention.c (key groups of the backward pass are multiples of it).
     static let keyTile = 64
 
@@ -54,7 +55,7 @@ enum AttentionKernels {
         let totalRows = slices.reduce(0) { $0 + $1.nq }
         // Smaller blocks when there is little work, so every thread gets some.
         let target = max(1, totalRows / max(1, 4 * Parallel.threadCount))
-        let rows = min(forwardRows, max(24, (target + 5) / 6 * 6))
+        let rows = min(forwardRows, max(32, (target + 15) / 16 * 16))
         for (s, sl) in slices.enumerated() {
             var r = 0
             while r < sl.nq {
@@ -63,30 +64,15 @@ enum AttentionKernels {
             }
         }
         let L = layout
-        // K transposed into key tiles once per slice (in all O(N·d), the size of K) rather than
-        // once per query block. A Tensor, so MemoryStats counts it.
-        var packedOffsets = [Int](repeating: 0, count: slices.count + 1)
-        for (s, sl) in slices.enumerated() {
-            packedOffsets[s + 1] =
-                packedOffsets[s] + Int(lt_attn_packed_keys_floats(Int64(sl.nk), Int64(L.d)))
-        }
-        let packed = Tensor(empty: [max(1, packedOffsets[slices.count])])  // [Σ key tiles·D·tile]
-        let kt = packed.floats
-        Parallel.run(chunks: slices.count) { s in
-            let sl = slices[s]
-            lt_attn_pack_keys(
-                Int64(sl.nk), Int64(L.d), k + sl.k, Int64(L.ldk), kt + packedOffsets[s])
-        }
         Parallel.run(chunks: items.count) { c in
             let it = items[c]
             let sl = slices[it.slice]
             let m = mask.map { $0 + sl.mask + it.row * L.maskRowStride }
             let rc = lt_attn_fwd(
                 Int64(it.rows), Int64(sl.nk), Int64(L.d), Int64(L.dv), L.scale,
-                q + sl.q + it.row * L.ldq, Int64(L.ldq), k + sl.k, Int64(L.ldk),
-                kt + packedOffsets[it.slice], v + sl.v, Int64(L.ldv), m, Int64(L.maskRowStride),
-                Int64(L.maskColStride), o + sl.o + it.row * L.ldo, Int64(L.ldo),
-                lse + sl.lse + it.row)
+                q + sl.q + it.row * L.ldq, Int64(L.ldq), k + sl.k, Int64(L.ldk), v + sl.v,
+                Int64(L.ldv), m, Int64(L.maskRowStride), Int64(L.maskColStride),
+                o + sl.o + it.row * L.ldo, Int64(L.ldo), lse + sl.lse + it.row)
             precondition(rc == 0, "attention forward: out of memory for its tile workspace")
         }
     }
