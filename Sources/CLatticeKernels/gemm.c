@@ -389,9 +389,67 @@ static void lt_sgemm_driver(lt_sgemm_isa isa, int transA, int transB, int64_t M,
     }
 }
 
+// Matrix-vector products (M == 1 or N == 1): packing would copy the whole matrix for a single
+// pass over it, so these stream the matrix directly. y[i·incy] = alpha·Σ_p X(i, p)·v[p] + beta·y
+// for i < n, with X(i, p) = X[i·ldx + p] (`rowDots`) or X[p·ldx + i]. `v` is contiguous.
+// 16 independent partial sums per dot (then a fixed-order reduction) vectorise without
+// reassociation, and keep the result independent of how the caller splits i.
+LT_CLONES static void lt_gemv_dots(int64_t n, int64_t K, const float *X, int64_t ldx,
+                                   const float *v, float *acc) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *x = X + i * ldx;
+        float part[16] = {0};
+        int64_t p = 0;
+        for (; p + 16 <= K; p += 16)
+            for (int l = 0; l < 16; l++) part[l] += x[p + l] * v[p + l];
+        for (int l = 0; p < K; p++, l++) part[l] += x[p] * v[p];
+        for (int w = 8; w >= 1; w /= 2)
+            for (int l = 0; l < w; l++) part[l] += part[l + w];
+        acc[i] = part[0];
+    }
+}
+
+LT_CLONES static void lt_gemv_axpys(int64_t n, int64_t K, const float *X, int64_t ldx,
+                                    const float *v, float *acc) {
+    for (int64_t i = 0; i < n; i++) acc[i] = 0.0f;
+    for (int64_t p = 0; p < K; p++) {
+        const float *x = X + p * ldx;
+        float s = v[p];
+        for (int64_t i = 0; i < n; i++) acc[i] += s * x[i];
+    }
+}
+
+/// Returns 0 when scratch memory is unavailable (the caller then takes the general path).
+static int lt_gemv(int rowDots, int64_t n, int64_t K, float alpha, const float *X, int64_t ldx,
+                   const float *v, int64_t incv, float beta, float *y, int64_t incy) {
+    float *scratch = lt_workspace_get(0, (size_t)(n + (incv != 1 ? K : 0)));
+    if (!scratch) return 0;
+    float *acc = scratch;
+    if (incv != 1) {
+        float *vc = scratch + n;
+        for (int64_t p = 0; p < K; p++) vc[p] = v[p * incv];
+        v = vc;
+    }
+    if (rowDots) lt_gemv_dots(n, K, X, ldx, v, acc);
+    else lt_gemv_axpys(n, K, X, ldx, v, acc);
+    for (int64_t i = 0; i < n; i++) {
+        float *yi = y + i * incy;
+        *yi = alpha * acc[i] + (beta == 0.0f ? 0.0f : beta * *yi);
+    }
+    return 1;
+}
+
 void lt_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
               int64_t ldc) {
+    if (K > 0 && alpha != 0.0f) {
+        // c[0, j] = Σ_p a[p]·op(B)[p, j]: B rows are dots when B is stored transposed.
+        if (M == 1 && lt_gemv(transB, N, K, alpha, B, ldb, A, transA ? lda : 1, beta, C, 1))
+            return;
+        // c[i, 0] = Σ_p op(A)[i, p]·b[p].
+        if (N == 1 && lt_gemv(!transA, M, K, alpha, A, lda, B, transB ? 1 : ldb, beta, C, ldc))
+            return;
+    }
     lt_sgemm_driver(lt_sgemm_pick(lt_cpu_level()), transA, transB, M, N, K, alpha, A, lda, B, ldb,
                     NULL, beta, C, ldc);
 }

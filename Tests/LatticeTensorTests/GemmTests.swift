@@ -117,6 +117,8 @@ private func maxAbsDiff(_ x: [Float], _ y: [Float]) -> Float {
         (1, 1, 1), (17, 65, 33), (130, 300, 7), (64, 64, 64), (13, 37, 400),
         // k > KC (several k-blocks), n > NC (several column blocks), m > MC (row blocks).
         (25, 45, 800), (5, 1000, 10), (1600, 20, 3),
+        // Matrix-vector products (a separate unpacked path).
+        (1, 300, 70), (45, 1, 130), (1, 1, 500), (1, 40, 3),
     ]
 
     @Test func blockedMatchesNaiveOnEveryISALevel() {
@@ -193,7 +195,7 @@ private func maxAbsDiff(_ x: [Float], _ y: [Float]) -> Float {
     @Test func threadedEqualsSerialAndIsDeterministic() {
         for (m, n, k, tA, tB) in [
             (300, 200, 500, false, false), (100, 900, 70, true, false), (1000, 64, 96, false, true),
-            (128, 512, 64, true, true),
+            (128, 512, 64, true, true), (1, 3000, 700, true, false), (3000, 1, 700, false, true),
         ] {
             let a = randomFloats(m * k, seed: 11)
             let b = randomFloats(k * n, seed: 12)

@@ -79,7 +79,8 @@ public enum Gemm {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
         c: UnsafeMutablePointer<Float>, ldc: Int, parts: Int, rowStep: Int
     ) -> Bool {
-        if k <= 0 || alpha == 0 { return false }
+        // Matrix-vector products (n == 1) skip packing altogether inside lt_sgemm.
+        if k <= 0 || alpha == 0 || n == 1 { return false }
         // One level for the whole product: packing layout depends on the micro-kernel.
         let level = lt_cpu_level()
         let size = lt_sgemm_packed_b_size(level, Int64(k), Int64(n))
