@@ -287,7 +287,21 @@ static float *lt_workspace_get(int slot, size_t floats) {
     return ws->data[slot];
 }
 
-float *lt_sgemm_shared_workspace(size_t floats) { return lt_workspace_get(1, floats); }
+// Shared packed B up to 16 MiB stays allocated per calling thread; larger ones are allocated
+// for the call and freed by lt_sgemm_shared_release, so a single huge product does not pin
+// its packed copy for the life of the thread.
+enum { LT_SHARED_KEEP_FLOATS = 4 << 20 };
+
+float *lt_sgemm_shared_workspace(size_t floats) {
+    if (floats <= LT_SHARED_KEEP_FLOATS) return lt_workspace_get(1, floats);
+    return (float *)aligned_alloc(64, (floats * sizeof(float) + 63) & ~(size_t)63);
+}
+
+void lt_sgemm_shared_release(float *buffer) {
+    pthread_once(&lt_ws_once, lt_ws_init);
+    lt_workspace *ws = (lt_workspace *)pthread_getspecific(lt_ws_key);
+    if (buffer && (!ws || buffer != ws->data[1])) free(buffer);
+}
 
 /// Splits n into ceil(n / target) near-equal blocks, each a multiple of `align` (but the last).
 static int64_t lt_even_split(int64_t n, int64_t target, int64_t align) {

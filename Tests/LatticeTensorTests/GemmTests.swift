@@ -196,6 +196,8 @@ private func maxAbsDiff(_ x: [Float], _ y: [Float]) -> Float {
         for (m, n, k, tA, tB) in [
             (300, 200, 500, false, false), (100, 900, 70, true, false), (1000, 64, 96, false, true),
             (128, 512, 64, true, true), (1, 3000, 700, true, false), (3000, 1, 700, false, true),
+            // K·N above the kept shared-buffer size: packed B is allocated for the call.
+            (64, 64, 70000, false, false),
         ] {
             let a = randomFloats(m * k, seed: 11)
             let b = randomFloats(k * n, seed: 12)

@@ -35,9 +35,13 @@ void lt_sgemm_packed(int level, int transA, int64_t M, int64_t N, int64_t K, flo
                      const float *A, int64_t lda, const float *packedB, float beta, float *C,
                      int64_t ldc);
 
-/// A buffer of at least `floats` owned by the calling thread (reused across calls, freed at
-/// thread exit), for a packed B that this thread's workers read. NULL when out of memory.
+/// A buffer of at least `floats` for a packed B that the calling thread's workers read: the
+/// calling thread's reusable buffer when small (≤ 16 MiB), else a fresh allocation. Hand it
+/// back with lt_sgemm_shared_release on the same thread. NULL when out of memory.
 float *lt_sgemm_shared_workspace(size_t floats);
+
+/// Ends the use of a lt_sgemm_shared_workspace buffer (frees it unless it is the kept one).
+void lt_sgemm_shared_release(float *buffer);
 
 #ifdef __cplusplus
 }

@@ -85,6 +85,7 @@ public enum Gemm {
         let level = lt_cpu_level()
         let size = lt_sgemm_packed_b_size(level, Int64(k), Int64(n))
         guard let packed = lt_sgemm_shared_workspace(size) else { return false }
+        defer { lt_sgemm_shared_release(packed) }
         let colBlocks = (n + colAlign - 1) / colAlign
         let colStep = (colBlocks + parts - 1) / parts * colAlign
         Parallel.run(chunks: parts) { part in
