@@ -194,29 +194,6 @@ static lt_sgemm_isa lt_sgemm_pick(int level) {
 // Packing. A panels: for each p, MR consecutive rows (times alpha). B panels: for each p, NR
 // consecutive columns. Partial panels are zero-padded so the kernel always runs full tiles.
 
-static void lt_pack_a(int transA, const float *A, int64_t lda, int64_t i0, int64_t mc,
-                      int64_t p0, int64_t kc, float alpha, int mr, float *dst) {
-    for (int64_t ib = 0; ib < mc; ib += mr) {
-        int64_t rows = mc - ib < mr ? mc - ib : mr;
-        float *d = dst + ib * kc;
-        if (!transA) {
-            for (int64_t i = 0; i < rows; i++) {
-                const float *s = A + (i0 + ib + i) * lda + p0;
-                for (int64_t p = 0; p < kc; p++) d[p * mr + i] = alpha * s[p];
-            }
-            for (int64_t i = rows; i < mr; i++)
-                for (int64_t p = 0; p < kc; p++) d[p * mr + i] = 0.0f;
-        } else {
-            for (int64_t p = 0; p < kc; p++) {
-                const float *s = A + (p0 + p) * lda + i0 + ib;
-                float *dp = d + p * mr;
-                for (int64_t i = 0; i < rows; i++) dp[i] = alpha * s[i];
-                for (int64_t i = rows; i < mr; i++) dp[i] = 0.0f;
-            }
-        }
-    }
-}
-
 #if defined(__x86_64__)
 /// o[q·ldo + i] = s[i·lds + q] for an 8x8 block.
 LT_TARGET_AVX2 static inline void lt_transpose8x8_avx2(const float *s, int64_t lds, float *o,
@@ -263,6 +240,67 @@ LT_TARGET_AVX2 static void lt_pack_b_trans_panel_avx2(const float *B, int64_t ld
         for (int j = 0; j < nr; j++) d[p * nr + j] = B[(j0 + j) * ldb + p0 + p];
 }
 #endif
+
+#if defined(__x86_64__)
+/// Rows 0..11 of A (row-major, from column p0) into one 12-row panel, 8 k-steps at a time:
+/// an 8x8 and two 4x4 register transposes.
+LT_TARGET_AVX2 static inline void lt_pack_a12_block8(const float *s, int64_t lda, float *d) {
+    lt_transpose8x8_avx2(s, lda, d, 12);
+    for (int h = 0; h < 8; h += 4) {
+        __m128 r0 = _mm_loadu_ps(s + 8 * lda + h), r1 = _mm_loadu_ps(s + 9 * lda + h);
+        __m128 r2 = _mm_loadu_ps(s + 10 * lda + h), r3 = _mm_loadu_ps(s + 11 * lda + h);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(d + h * 12 + 8, r0);
+        _mm_storeu_ps(d + (h + 1) * 12 + 8, r1);
+        _mm_storeu_ps(d + (h + 2) * 12 + 8, r2);
+        _mm_storeu_ps(d + (h + 3) * 12 + 8, r3);
+    }
+}
+
+LT_TARGET_AVX2 static void lt_pack_a12_panel_avx2(const float *s, int64_t lda, int64_t kc,
+                                                  float *d) {
+    int64_t p = 0;
+    // 16 k-steps per pass use each source cache line whole (see the B transpose).
+    for (; p + 16 <= kc; p += 16) {
+        lt_pack_a12_block8(s + p, lda, d + p * 12);
+        lt_pack_a12_block8(s + p + 8, lda, d + (p + 8) * 12);
+    }
+    for (; p + 8 <= kc; p += 8) lt_pack_a12_block8(s + p, lda, d + p * 12);
+    for (; p < kc; p++)
+        for (int i = 0; i < 12; i++) d[p * 12 + i] = s[i * lda + p];
+}
+#endif
+
+static void lt_pack_a(int transA, const float *A, int64_t lda, int64_t i0, int64_t mc,
+                      int64_t p0, int64_t kc, float alpha, int mr, int avx2, float *dst) {
+    for (int64_t ib = 0; ib < mc; ib += mr) {
+        int64_t rows = mc - ib < mr ? mc - ib : mr;
+        float *d = dst + ib * kc;
+#if defined(__x86_64__)
+        if (!transA && avx2 && mr == 12 && rows == 12 && alpha == 1.0f) {
+            lt_pack_a12_panel_avx2(A + (i0 + ib) * lda + p0, lda, kc, d);
+            continue;
+        }
+#else
+        (void)avx2;
+#endif
+        if (!transA) {
+            for (int64_t i = 0; i < rows; i++) {
+                const float *s = A + (i0 + ib + i) * lda + p0;
+                for (int64_t p = 0; p < kc; p++) d[p * mr + i] = alpha * s[p];
+            }
+            for (int64_t i = rows; i < mr; i++)
+                for (int64_t p = 0; p < kc; p++) d[p * mr + i] = 0.0f;
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                const float *s = A + (p0 + p) * lda + i0 + ib;
+                float *dp = d + p * mr;
+                for (int64_t i = 0; i < rows; i++) dp[i] = alpha * s[i];
+                for (int64_t i = rows; i < mr; i++) dp[i] = 0.0f;
+            }
+        }
+    }
+}
 
 static void lt_pack_b(int transB, const float *B, int64_t ldb, int64_t p0, int64_t kc,
                       int64_t j0, int64_t nc, int nr, int avx2, float *dst) {
@@ -421,7 +459,7 @@ static void lt_sgemm_driver(lt_sgemm_isa isa, int transA, int transB, int64_t M,
         for (int64_t pc = 0; pc < K; pc += kcMax) {
             int64_t kc = K - pc < kcMax ? K - pc : kcMax;
             float betaHere = pc == 0 ? beta : 1.0f;
-            lt_pack_a(transA, A, lda, ic, mc, pc, kc, alpha, mr, packA);
+            lt_pack_a(transA, A, lda, ic, mc, pc, kc, alpha, mr, isa.avx2, packA);
             for (int64_t jc = 0; jc < N; jc += ncMax) {
                 int64_t nc = N - jc < ncMax ? N - jc : ncMax;
                 const float *blockB;
