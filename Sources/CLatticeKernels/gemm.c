@@ -4,11 +4,14 @@
 // Loop nest (row-major C = op(A)·op(B)):
 //   ic over M in MC rows      -> pack A block (MC x KC, alpha folded in) into MR-row panels
 //   pc over K in KC           (inside ic, so each A block is packed once)
-//   jc over N in NC columns   -> pack B block (KC x NC) into NR-column panels (stays in L2)
+//   jc over N in NC columns   -> pack B block (KC x NC) into NR-column panels (stays in L2),
+//                                or read it from a B packed once for all threads
+//                                (lt_sgemm_pack_b / lt_sgemm_packed)
 //   ir over MR rows           -> the A micro-panel (MR x KC) stays in L1
 //   jr over NR columns        -> micro-kernel streams B micro-panels from L2
-// Every C element is accumulated in the same order whatever sub-block of C a call computes, so
-// splitting C across threads (Gemm.swift) gives bit-identical results to one call.
+// Edge tiles run the same kernel on a scratch tile. M == 1 or N == 1 (matrix-vector) skip
+// packing. Every C element is accumulated in the same order whatever sub-block of C a call
+// computes, so splitting C across threads (Gemm.swift) gives bit-identical results to one call.
 #include "lt_gemm.h"
 
 #include <pthread.h>
