@@ -14,6 +14,8 @@
 // computes, so splitting C across threads (Gemm.swift) gives bit-identical results to one call.
 #include "lt_gemm.h"
 
+#include "lt_convert.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,6 +583,29 @@ void lt_sgemm_pack_b(int level, int transB, int64_t K, int64_t N, const float *B
     for (int64_t pc = 0; pc < K; pc += kcMax) {
         int64_t kc = K - pc < kcMax ? K - pc : kcMax;
         lt_pack_b(transB, B, ldb, pc, kc, n0, n1 - n0, nr, isa.avx2, packed + pc * nPad + n0 * kc);
+    }
+}
+
+void lt_sgemm_pack_b_half_t(int level, int bf16, int64_t K, int64_t N, const uint16_t *W,
+                            int64_t ldw, int64_t n0, int64_t n1, float *packed) {
+    lt_sgemm_isa isa = lt_sgemm_pick(level);
+    int nr = isa.nr;
+    if (K <= 0 || n1 <= n0) return;
+    const int64_t kcMax = lt_even_split(K, LT_KC, 4);
+    const int64_t nPad = (N + nr - 1) / nr * nr;
+    // One panel's rows converted to float32 ([nr, kc], ld kc), then packed as a transposed B.
+    _Alignas(64) float rows[LT_NR_MAX * LT_KC];
+    for (int64_t pc = 0; pc < K; pc += kcMax) {
+        int64_t kc = K - pc < kcMax ? K - pc : kcMax;
+        for (int64_t jb = n0; jb < n1; jb += nr) {
+            int64_t cols = n1 - jb < nr ? n1 - jb : nr;
+            for (int64_t j = 0; j < cols; j++) {
+                const uint16_t *src = W + (jb + j) * ldw + pc;
+                if (bf16) lt_bf16_to_f32(src, rows + j * kc, kc);
+                else lt_f16_to_f32(src, rows + j * kc, kc);
+            }
+            lt_pack_b(1, rows, kc, 0, kc, 0, cols, nr, isa.avx2, packed + pc * nPad + jb * kc);
+        }
     }
 }
 

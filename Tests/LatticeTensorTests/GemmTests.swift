@@ -289,6 +289,26 @@ private func maxAbsDiff(_ x: [Float], _ y: [Float]) -> Float {
         #expect(maxAbsDiff(y2.toFloats(), exp2) < 1e-4)
     }
 
+    /// A half-precision weight is converted while packing; the packed values and the kernel are
+    /// the same as for its float32 conversion, so the outputs agree bit for bit.
+    @Test func halfWeightLinearMatchesConvertedWeight() {
+        var g = RandomGenerator(seed: 41)
+        for dtype in [DType.float16, .bfloat16] {
+            for (rows, inF, outF) in [(37, 70, 45), (300, 500, 64), (5, 9, 130), (64, 1000, 33)] {
+                let x = Tensor.randn([rows, inF], generator: &g)
+                let w = Tensor.randn([outF, inF], generator: &g).to(dtype)
+                let bias = Tensor.randn([outF], generator: &g)
+                let fast = linear(x, weight: w, bias: bias)
+                let reference = linear(x, weight: w.float(), bias: bias)
+                #expect(fast.toFloats() == reference.toFloats(), "\(dtype) \(rows)x\(inF)x\(outF)")
+            }
+        }
+        let wHalf = Tensor.randn([5, 4], generator: &g).to(.bfloat16)
+        gradCheck([Tensor.randn([2, 3, 4], generator: &g), Tensor.randn([5], generator: &g)]) {
+            linear($0[0], weight: wHalf, bias: $0[1])
+        }
+    }
+
     // Gradient checks use gradCheck's default tolerance (see GradCheck.swift for its rationale).
 
     @Test func matmulGradients2D() {
