@@ -38,7 +38,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     }
     let xf = x.float()
     let bf = bias?.float()
-    let rows = inF == 0 ? xf.count : xf.count / inF
+    let rows = xf.shape.dropLast().reduce(1, *)
     let outShape = Array(xf.shape.dropLast()) + [outF]
     // [rows, in]: a view when x's leading dims fold, else a copy.
     let x2 = xf.rank == 2 ? xf : withNoGrad { xf.reshape([rows, inF]) }
@@ -57,7 +57,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     let halfWeight =
         (weight.dtype == .float16 || weight.dtype == .bfloat16) && weight.isContiguous
         && !(GradMode.isEnabled && weight.requiresGrad)
-    if halfWeight && xOp.trans == false {
+    if halfWeight && !xOp.trans {
         Gemm.sgemmHalfWeight(
             m: rows, n: outF, k: inF, a: xOp.pointer, lda: xOp.ld,
             w: UnsafePointer(weight.pointer(as: UInt16.self)), ldw: inF,
