@@ -14,6 +14,7 @@ float lt_fast_erfcf(float z) {
 #define MAP(EXPR)                                                                              \
     for (int64_t i = 0; i < n; i++) {                                                          \
         float v = x[i];                                                                        \
+        (void)v;                                                                               \
         y[i] = (EXPR);                                                                         \
     }                                                                                          \
     break;
@@ -181,6 +182,7 @@ LT_CLONES void lt_unary_f32(int op, const float *restrict x, float *restrict y, 
         float d = g[i];                                                                        \
         (void)v;                                                                               \
         (void)o;                                                                               \
+        (void)d;                                                                               \
         dx[i] = (EXPR);                                                                        \
     }                                                                                          \
     break;
