@@ -277,7 +277,9 @@ func extremeInputs(seed: UInt64) -> [Float] {
         gradCheck([a, b]) { minimum($0[0], $0[1]) }
         let cond = Tensor([1, 0, 1, 0, 0, 1], shape: [2, 3])
         gradCheck([a, b]) { `where`(cond, $0[0], $0[1]) }
-        gradCheck([a]) { `where`(cond.ne(0), $0[0].transpose(0, 1).transpose(0, 1), Tensor(scalar: 0)) }
+        gradCheck([a]) {
+            `where`(cond.ne(0), $0[0].transpose(0, 1).transpose(0, 1), Tensor(scalar: 0))
+        }
     }
 }
 
