@@ -3,6 +3,7 @@
 // is auto-vectorised per ISA; log, softplus and pow keep libm calls (scalar loops).
 #include "lt_elementwise.h"
 #include "lt_fastmath.h"
+#include "lt_rowops.h"
 
 float lt_fast_expf(float x) { return lt_expf_inline(x); }
 float lt_fast_tanhf(float x) { return lt_tanhf_inline(x); }
@@ -33,9 +34,6 @@ typedef float lt_v16f __attribute__((vector_size(64), aligned(64)));
 typedef float lt_v16fu __attribute__((vector_size(64), aligned(4)));
 typedef int32_t lt_v16i __attribute__((vector_size(64), aligned(64)));
 
-/// Outputs at least this many floats per call use non-temporal stores (8 MB: larger than a
-/// fair share of L3, so the result would be evicted before reuse anyway).
-#define LT_NT_MIN_FLOATS (1 << 21)
 
 // Saturating exponentials, written once as macros so the scalar head/tail and the vector body
 // evaluate identical operations. Degree-5 polynomials (coefficients fitted here for minimax
@@ -136,11 +134,6 @@ static inline __attribute__((always_inline)) float lt_scale_ovf_s(float e, float
         }                                                                                      \
     }
 
-#if defined(__x86_64__)
-#define LT_STORE_FENCE() __builtin_ia32_sfence()
-#else
-#define LT_STORE_FENCE() ((void)0)
-#endif
 
 LT_CLONES static void lt_sigmoid_family(int op, const float *restrict x, float *restrict y,
                                         int64_t n) {

@@ -15,6 +15,17 @@ typedef int32_t lt_v8i __attribute__((vector_size(32), aligned(32)));
 
 #define LT_LOAD8(p) (*(const lt_v8fu *)(p))
 
+/// Kernel calls writing at least this many floats use non-temporal stores (8 MB: more than a
+/// fair share of L3, so the output would be evicted before reuse anyway, and streaming skips
+/// the read-for-ownership of every output line).
+#define LT_NT_MIN_FLOATS (1 << 21)
+
+#if defined(__x86_64__)
+#define LT_STORE_FENCE() __builtin_ia32_sfence()
+#else
+#define LT_STORE_FENCE() ((void)0)
+#endif
+
 // A macro, not a function: vector arguments would change the ABI of a non-AVX function.
 #define lt_hsum8(A)                                                                            \
     ({                                                                                         \

@@ -6,6 +6,7 @@
 LT_CLONES void lt_layernorm_fwd_f32(const float *x, const float *w, const float *b, float *y,
                                     float *mean, float *rstd, int64_t rows, int64_t cols,
                                     float eps) {
+    int stream = rows * cols >= LT_NT_MIN_FLOATS;
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *restrict yr = y + r * cols;
@@ -14,7 +15,14 @@ LT_CLONES void lt_layernorm_fwd_f32(const float *x, const float *w, const float 
         float rs = 1.0f / sqrtf(var + eps);
         mean[r] = m;
         rstd[r] = rs;
-        if (w && b) {
+        if (stream && ((uintptr_t)yr & 31) == 0 && cols % 8 == 0) {
+            for (int64_t i = 0; i < cols; i += 8) {
+                lt_v8f v = (LT_LOAD8(xr + i) - m) * rs;
+                if (w) v *= LT_LOAD8(w + i);
+                if (b) v += LT_LOAD8(b + i);
+                __builtin_nontemporal_store(v, (lt_v8f *)(yr + i));
+            }
+        } else if (w && b) {
             for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - m) * rs * w[i] + b[i];
         } else if (w) {
             for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - m) * rs * w[i];
@@ -24,6 +32,7 @@ LT_CLONES void lt_layernorm_fwd_f32(const float *x, const float *w, const float 
             for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - m) * rs;
         }
     }
+    if (stream) LT_STORE_FENCE();
 }
 
 LT_CLONES void lt_layernorm_bwd_dx_f32(const float *g, const float *x, const float *w,

@@ -21,6 +21,20 @@ import Testing
         for (g, r) in zip(got, ref) { #expect(Swift.abs(g - r) <= 2e-5) }
     }
 
+    @Test func layerNormStreamingPathMatchesNaiveTwin() {
+        // 4100×1024: per-thread chunks of ≥ 2M floats take the non-temporal store path (with
+        // up to 2 threads). Same statistics and tolerance as the small twin test.
+        let x = randomTensor([4100, 1024], seed: 59, low: -3, high: 5)
+        let w = randomTensor([1024], seed: 51)
+        let b = randomTensor([1024], seed: 52)
+        let got = layerNorm(x, weight: w, bias: b, eps: 1e-5).toFloats()
+        let ref = NaiveKernels.layerNormRows(
+            x.toFloats(), cols: 1024, weight: w.toFloats(), bias: b.toFloats(), eps: 1e-5)
+        var worst: Float = 0
+        for (g, r) in zip(got, ref) { worst = Swift.max(worst, Swift.abs(g - r)) }
+        #expect(worst <= 2e-5)
+    }
+
     @Test func layerNormHandlesLargeOffsetAndConstantRows() {
         // A row at 1e4 ± 1: the two-pass variance stays accurate (single-pass E[x²]-E[x]²
         // would lose everything). A constant row normalises to 0 (var = 0, rstd = 1/√eps).
