@@ -141,7 +141,14 @@ private func fused(
         // Random additive [Nq, Nk] mask with scattered -inf entries.
         var dense = Tensor.randn([nq, nk], generator: &gen).toFloats()
         for i in stride(from: 0, to: dense.count, by: 7) { dense[i] = -.infinity }
-        for mask in [Tensor(pad, shape: [b, 1, 1, nk]), Tensor(dense, shape: [nq, nk])] {
+        // Per-row constants [Nq, 1] (column stride 0) and a transposed view (column stride Nq)
+        // exercise the strided mask loads.
+        let rowConst = Tensor.randn([nq, 1], generator: &gen)
+        let transposed = Tensor.randn([nk, nq], generator: &gen).transpose(0, 1)
+        let masks = [
+            Tensor(pad, shape: [b, 1, 1, nk]), Tensor(dense, shape: [nq, nk]), rowConst, transposed,
+        ]
+        for mask in masks {
             let (out, dq, dk, dv) = fused(q, k, v, mask: mask, g: g)
             #expect(maxDiff(out, naiveAttention(q, k, v, mask: mask)) < Self.tol)
             let (rq, rk, rv) = NaiveAttention.backward(q, k, v, mask: mask, dout: g)

@@ -1,6 +1,6 @@
 // Differentiable fused attention: scaled dot-product attention over [B, H, N, D] and
 // variable-length (block-diagonal) attention over packed [T, H, D], with their backward rules.
-// Both run the tiled kernels of Kernels/Attention.swift (O(N) memory, no N×N matrix).
+// Both run the tiled kernels of Kernels/AttentionKernels.swift (O(N) memory, no N×N matrix).
 
 /// A float32 view of `t` whose last dimension has stride 1 (copying only when it has not).
 private func attentionOperand(_ t: Tensor) -> Tensor {
