@@ -235,7 +235,8 @@ public final class CLIPTextTransformer: Module {
         let ids = inputIds.toInts()
         if let bad = ids.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
             throw LatticeError(
-                .invalidArgument, "CLIPTextTransformer: token id \(bad) outside [0, \(config.vocabSize))")
+                .invalidArgument,
+                "CLIPTextTransformer: token id \(bad) outside [0, \(config.vocabSize))")
         }
         var h = embeddings(inputIds)  // [B, L, C]
         h = encoder(h, mask: Self.causalMask(l))
@@ -246,7 +247,9 @@ public final class CLIPTextTransformer: Module {
             let row = ids[(bi * l)..<((bi + 1) * l)]
             let pos: Int
             if config.eosTokenId == 2 {
-                pos = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! - bi * l
+                pos =
+                    row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! - bi
+                    * l
             } else {
                 pos = (row.firstIndex(of: config.eosTokenId) ?? (bi * l)) - bi * l
             }

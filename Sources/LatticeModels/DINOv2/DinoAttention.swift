@@ -11,7 +11,8 @@ extension DINOv2 {
         public let proj: Linear
 
         public init(dim: Int, numHeads: Int, qkvBias: Bool = true, projBias: Bool = true) {
-            precondition(dim % numHeads == 0, "Attention: dim \(dim) not divisible by \(numHeads) heads")
+            precondition(
+                dim % numHeads == 0, "Attention: dim \(dim) not divisible by \(numHeads) heads")
             self.numHeads = numHeads
             qkv = Linear(dim, 3 * dim, bias: qkvBias)
             proj = Linear(dim, dim, bias: projBias)

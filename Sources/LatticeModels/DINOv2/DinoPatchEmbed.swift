@@ -19,7 +19,8 @@ extension DINOv2 {
         public func callAsFunction(_ x: Tensor) -> Tensor {
             precondition(
                 x.rank == 4 && x.shape[2] % patchSize == 0 && x.shape[3] % patchSize == 0,
-                "PatchEmbed: input \(x.shape) is not [B, C, H, W] with H, W multiples of \(patchSize)")
+                "PatchEmbed: input \(x.shape) is not [B, C, H, W] with H, W multiples of \(patchSize)"
+            )
             let y = proj(x)  // [B, E, H/p, W/p]
             return y.flatten(from: 2).transpose(1, 2)  // [B, N, E], patches row-major
         }

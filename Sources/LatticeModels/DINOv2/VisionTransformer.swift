@@ -84,7 +84,8 @@ public final class DinoVisionTransformer: Module {
                 try c.decodeIfPresent(Bool.self, forKey: .interpolateAntialias)
                 ?? d.interpolateAntialias
             interpolateOffset =
-                try c.decodeIfPresent(Double.self, forKey: .interpolateOffset) ?? d.interpolateOffset
+                try c.decodeIfPresent(Double.self, forKey: .interpolateOffset)
+                ?? d.interpolateOffset
         }
     }
 
@@ -118,7 +119,8 @@ public final class DinoVisionTransformer: Module {
         guard config.blockChunks >= 0, config.blockChunks <= config.depth else {
             throw LatticeError(
                 .invalidConfig,
-                "DinoVisionTransformer: block_chunks \(config.blockChunks) for depth \(config.depth)")
+                "DinoVisionTransformer: block_chunks \(config.blockChunks) for depth \(config.depth)"
+            )
         }
         self.config = config
         let c = config.embedDim
@@ -167,7 +169,8 @@ public final class DinoVisionTransformer: Module {
         let c = pos.shape[2]
         let m = Int(Double(n).squareRoot())
         guard m * m == n else {
-            throw LatticeError(.shapeMismatch, "pos_embed has \(n) patch entries, not a square grid")
+            throw LatticeError(
+                .shapeMismatch, "pos_embed has \(n) patch entries, not a square grid")
         }
         guard config.interpolateOffset == 0 else {
             // The offset path resizes by scale_factor, which changes the sampling positions.
@@ -209,7 +212,10 @@ public final class DinoVisionTransformer: Module {
         if let registerTokens {
             let r = registerTokens.shape[1]
             tokens = Tensor.cat(
-                [tokens.slice(1, 0, 1), registerTokens.value.expand([b, r, c]), tokens.slice(1, 1)],
+                [
+                    tokens.slice(1, 0, 1), registerTokens.value.expand([b, r, c]),
+                    tokens.slice(1, 1),
+                ],
                 axis: 1)  // [B, 1+R+N, C]
         }
         return tokens

@@ -46,7 +46,8 @@ public final class TimestepEmbedder: Module {
     /// Sinusoidal features `[cos(t f), sin(t f)]` (cos first), `f_i = exp(-ln(maxPeriod) i / half)`.
     /// Everything is float32 as upstream: its float64 `np.log` constant multiplies a float32
     /// tensor, so the product is rounded to float32 before the exp.
-    public static func timestepEmbedding(_ t: Tensor, dim: Int, maxPeriod: Float = 10000) -> Tensor {
+    public static func timestepEmbedding(_ t: Tensor, dim: Int, maxPeriod: Float = 10000) -> Tensor
+    {
         precondition(t.rank == 1, "timestep_embedding expects t of shape [N], got \(t.shape)")
         let half = dim / 2
         let logPeriod = Float(Foundation.log(Double(maxPeriod)))

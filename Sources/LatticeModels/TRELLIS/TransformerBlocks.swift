@@ -46,7 +46,8 @@ public final class AbsolutePositionEmbedder: Module {
     public func callAsFunction(_ coords: Tensor) -> Tensor {
         precondition(
             coords.rank == 2 && coords.shape[1] == config.inChannels,
-            "AbsolutePositionEmbedder expects [N, \(config.inChannels)] coords, got \(coords.shape)")
+            "AbsolutePositionEmbedder expects [N, \(config.inChannels)] coords, got \(coords.shape)"
+        )
         let n = coords.shape[0]
         let d = config.inChannels
         let c = config.channels
