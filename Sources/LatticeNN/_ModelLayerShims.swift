@@ -48,7 +48,7 @@ public final class Conv2d: Module {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride: Int
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, bias: Bool = true) {
+    public init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, bias: Bool = true) {
         self.stride = stride
         weight = Parameter(Tensor(zeros: [outChannels, inChannels, kernelSize, kernelSize]))
         self.bias = bias ? Parameter(Tensor(zeros: [outChannels])) : nil
