@@ -10,7 +10,8 @@ extension DINOv2 {
 
         public init(patchSize: Int, inChans: Int, embedDim: Int) {
             self.patchSize = patchSize
-            proj = Conv2d(inChans, embedDim, kernelSize: patchSize, stride: patchSize)
+            proj = Conv2d(
+                inChannels: inChans, outChannels: embedDim, kernelSize: patchSize, stride: patchSize)
             super.init()
             register("proj", proj)
         }
