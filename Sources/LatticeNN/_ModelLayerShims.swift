@@ -12,7 +12,7 @@ public final class Linear: Module {
         register("weight", weight)
         if let b = self.bias { register("bias", b) }
     }
-    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight.value, bias: bias?.value) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight.value, bias: bias?.value) }
 }
 
 public final class LayerNorm: Module {

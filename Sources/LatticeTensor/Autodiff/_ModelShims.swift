@@ -139,7 +139,7 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -
     return out
 }
 
-public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor?) -> Tensor {
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     let k = x.shape.last ?? 1
     let n = weight.shape[0]
     precondition(weight.shape[1] == k, "linear: x \(x.shape) weight \(weight.shape)")
