@@ -270,11 +270,17 @@ public final class CLIPTextModel: Module {
     }
 
     /// Hub checkpoints carry a `position_ids` buffer we do not use; transformers 5.x
-    /// `state_dict()` drops the `text_model.` prefix, which we restore.
+    /// `state_dict()` drops the `text_model.` prefix, which we restore. A full `CLIPModel`
+    /// checkpoint (e.g. `openai/clip-vit-large-patch14/model.safetensors`) also holds the vision
+    /// tower and the projections, which the text model does not use.
     public override func sanitize(_ weights: [String: Tensor]) -> [String: Tensor] {
+        let otherTowers = [
+            "vision_model.", "visual_projection.", "text_projection.", "logit_scale",
+        ]
         var out: [String: Tensor] = [:]
         for (key, value) in weights {
             if key.hasSuffix("embeddings.position_ids") { continue }
+            if otherTowers.contains(where: { key.hasPrefix($0) }) { continue }
             out[key.hasPrefix("text_model.") ? key : "text_model." + key] = value
         }
         return out

@@ -233,4 +233,72 @@ public final class DinoVisionTransformer: Module {
             xNormPatchtokens: normed.slice(1, 1 + r),  // [B, N, C]
             xPrenorm: h)
     }
+
+    /// Accepts the Hugging Face layout (`facebook/dinov2-with-registers-*` safetensors:
+    /// `embeddings.*`, `encoder.layer.<i>.*` with split query/key/value, `layer_scale<k>.lambda1`,
+    /// `layernorm.*`) by renaming to the torch-hub keys and fusing q, k, v into `qkv`
+    /// (rows in q, k, v order). Hub-layout checkpoints pass through unchanged.
+    public override func sanitize(_ weights: [String: Tensor]) -> [String: Tensor] {
+        guard
+            weights.keys.contains(where: {
+                $0.hasPrefix("embeddings.") || $0.hasPrefix("encoder.layer.")
+            })
+        else { return weights }
+        let renames: [(String, String)] = [
+            ("embeddings.cls_token", "cls_token"), ("embeddings.mask_token", "mask_token"),
+            ("embeddings.position_embeddings", "pos_embed"),
+            ("embeddings.register_tokens", "register_tokens"),
+            ("embeddings.patch_embeddings.projection.", "patch_embed.proj."),
+            ("layernorm.", "norm."),
+        ]
+        let blockRenames: [(String, String)] = [
+            ("attention.output.dense.", "attn.proj."), ("layer_scale1.lambda1", "ls1.gamma"),
+            ("layer_scale2.lambda1", "ls2.gamma"),
+        ]
+        var out: [String: Tensor] = [:]
+        var qkvParts: [String: [String: Tensor]] = [:]  // "blocks.i.attn.qkv.weight" -> q/k/v
+        for (key, value) in weights {
+            var k = key
+            for (from, to) in renames where k.hasPrefix(from) {
+                k = to + k.dropFirst(from.count)
+            }
+            if k.hasPrefix("encoder.layer.") {
+                let rest = k.dropFirst("encoder.layer.".count)
+                guard let dot = rest.firstIndex(of: ".") else {
+                    out[key] = value
+                    continue
+                }
+                let index = rest[..<dot]
+                var tail = String(rest[rest.index(after: dot)...])
+                for (from, to) in blockRenames where tail.hasPrefix(from) {
+                    tail = to + tail.dropFirst(from.count)
+                }
+                let attentionPrefix = "attention.attention."
+                if tail.hasPrefix(attentionPrefix) {
+                    // "query.weight" -> part "query", suffix "weight"
+                    let parts = tail.dropFirst(attentionPrefix.count).split(separator: ".")
+                    if parts.count == 2 {
+                        qkvParts["blocks.\(index).attn.qkv.\(parts[1])", default: [:]][
+                            String(parts[0])] =
+                            value
+                        continue
+                    }
+                }
+                k = "blocks.\(index).\(tail)"
+            }
+            out[k] = value
+        }
+        for (key, parts) in qkvParts {
+            if let q = parts["query"], let kk = parts["key"], let v = parts["value"],
+                parts.count == 3
+            {
+                out[key] = Tensor.cat([q, kk, v], axis: 0)  // [3C, C] or [3C]
+            } else {
+                // Incomplete triple: keep the pieces under recognisable names so strict loading
+                // reports them.
+                for (name, t) in parts { out[key + "." + name] = t }
+            }
+        }
+        return out
+    }
 }
