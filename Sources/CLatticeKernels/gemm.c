@@ -1,5 +1,23 @@
-// SGEMM. The naive twin lives here; the blocked, packed version replaces lt_sgemm's body.
+// SGEMM: a blocked, packed Goto/BLIS loop nest with per-ISA micro-kernels (AVX-512 12x32,
+// AVX2+FMA 6x16, portable 6x8), and its naive twin used by tests.
+//
+// Loop nest (row-major C = op(A)·op(B)):
+//   ic over M in MC rows      -> pack A block (MC x KC, alpha folded in) into MR-row panels
+//   pc over K in KC           (inside ic, so each A block is packed once)
+//   jc over N in NC columns   -> pack B block (KC x NC) into NR-column panels (stays in L2)
+//   ir over MR rows           -> the A micro-panel (MR x KC) stays in L1
+//   jr over NR columns        -> micro-kernel streams B micro-panels from L2
+// Every C element is accumulated in the same order whatever sub-block of C a call computes, so
+// splitting C across threads (Gemm.swift) gives bit-identical results to one call.
 #include "lt_gemm.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 void lt_sgemm_naive(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
@@ -18,8 +36,325 @@ void lt_sgemm_naive(int transA, int transB, int64_t M, int64_t N, int64_t K, flo
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Blocking. KC x NR floats of B and MR x KC of A per micro-kernel call; KC and NC are split
+// evenly (see lt_even_split) so remainders do not produce a thin last block.
+
+#ifndef LT_KC
+#define LT_KC 384
+#endif
+#ifndef LT_MC
+#define LT_MC 1536
+#endif
+#ifndef LT_NC
+#define LT_NC 480
+#endif
+enum { LT_MR_MAX = 12, LT_NR_MAX = 32 };
+
+/// Full MR x NR tile: c[i, j] = acc + beta * c[i, j] (beta == 0: c is not read).
+typedef void (*lt_sgemm_kernel)(int64_t kc, const float *a, const float *b, float *c,
+                                 int64_t ldc, float beta);
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernels.
+
+#if defined(__x86_64__)
+
+#define LT_K512_ROW(i)                                                                         \
+    {                                                                                          \
+        __m512 av = _mm512_set1_ps(a[i]);                                                      \
+        c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                                            \
+        c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                                            \
+    }
+#define LT_K512_STORE(i)                                                                       \
+    {                                                                                          \
+        float *r = c + (i) * ldc;                                                              \
+        if (beta == 0.0f) {                                                                    \
+            _mm512_storeu_ps(r, c##i##0);                                                      \
+            _mm512_storeu_ps(r + 16, c##i##1);                                                 \
+        } else if (beta == 1.0f) {                                                             \
+            _mm512_storeu_ps(r, _mm512_add_ps(_mm512_loadu_ps(r), c##i##0));                   \
+            _mm512_storeu_ps(r + 16, _mm512_add_ps(_mm512_loadu_ps(r + 16), c##i##1));         \
+        } else {                                                                               \
+            __m512 bv = _mm512_set1_ps(beta);                                                  \
+            _mm512_storeu_ps(r, _mm512_fmadd_ps(bv, _mm512_loadu_ps(r), c##i##0));             \
+            _mm512_storeu_ps(r + 16, _mm512_fmadd_ps(bv, _mm512_loadu_ps(r + 16), c##i##1));   \
+        }                                                                                      \
+    }
+
+LT_TARGET_AVX512 static void lt_kernel_avx512_12x32(int64_t kc, const float *a, const float *b,
+                                                    float *c, int64_t ldc, float beta) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00;
+    __m512 c90 = c00, c91 = c00, c100 = c00, c101 = c00, c110 = c00, c111 = c00;
+    for (int64_t i = 0; i < 12; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    for (int64_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b);
+        __m512 b1 = _mm512_loadu_ps(b + 16);
+        _mm_prefetch((const char *)(b + 512), _MM_HINT_T0);
+        LT_K512_ROW(0) LT_K512_ROW(1) LT_K512_ROW(2) LT_K512_ROW(3)
+        LT_K512_ROW(4) LT_K512_ROW(5) LT_K512_ROW(6) LT_K512_ROW(7)
+        LT_K512_ROW(8) LT_K512_ROW(9) LT_K512_ROW(10) LT_K512_ROW(11)
+        a += 12;
+        b += 32;
+    }
+    LT_K512_STORE(0) LT_K512_STORE(1) LT_K512_STORE(2) LT_K512_STORE(3)
+    LT_K512_STORE(4) LT_K512_STORE(5) LT_K512_STORE(6) LT_K512_STORE(7)
+    LT_K512_STORE(8) LT_K512_STORE(9) LT_K512_STORE(10) LT_K512_STORE(11)
+}
+
+#define LT_K256_ROW(i)                                                                         \
+    {                                                                                          \
+        __m256 av = _mm256_broadcast_ss(a + (i));                                              \
+        c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                                            \
+        c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                                            \
+    }
+#define LT_K256_STORE(i)                                                                       \
+    {                                                                                          \
+        float *r = c + (i) * ldc;                                                              \
+        if (beta == 0.0f) {                                                                    \
+            _mm256_storeu_ps(r, c##i##0);                                                      \
+            _mm256_storeu_ps(r + 8, c##i##1);                                                  \
+        } else if (beta == 1.0f) {                                                             \
+            _mm256_storeu_ps(r, _mm256_add_ps(_mm256_loadu_ps(r), c##i##0));                   \
+            _mm256_storeu_ps(r + 8, _mm256_add_ps(_mm256_loadu_ps(r + 8), c##i##1));           \
+        } else {                                                                               \
+            __m256 bv = _mm256_set1_ps(beta);                                                  \
+            _mm256_storeu_ps(r, _mm256_fmadd_ps(bv, _mm256_loadu_ps(r), c##i##0));             \
+            _mm256_storeu_ps(r + 8, _mm256_fmadd_ps(bv, _mm256_loadu_ps(r + 8), c##i##1));     \
+        }                                                                                      \
+    }
+
+LT_TARGET_AVX2 static void lt_kernel_avx2_6x16(int64_t kc, const float *a, const float *b,
+                                               float *c, int64_t ldc, float beta) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int64_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b);
+        __m256 b1 = _mm256_loadu_ps(b + 8);
+        LT_K256_ROW(0) LT_K256_ROW(1) LT_K256_ROW(2)
+        LT_K256_ROW(3) LT_K256_ROW(4) LT_K256_ROW(5)
+        a += 6;
+        b += 16;
+    }
+    LT_K256_STORE(0) LT_K256_STORE(1) LT_K256_STORE(2)
+    LT_K256_STORE(3) LT_K256_STORE(4) LT_K256_STORE(5)
+}
+
+#endif  // __x86_64__
+
+// Portable 6x8 kernel with clang/gcc vector extensions (SSE2 on baseline x86, NEON on arm64).
+typedef float lt_v4 __attribute__((vector_size(16)));
+typedef float lt_v4u __attribute__((vector_size(16), aligned(4)));
+
+static void lt_kernel_portable_6x8(int64_t kc, const float *a, const float *b, float *c,
+                                   int64_t ldc, float beta) {
+    lt_v4 acc[6][2];
+    for (int i = 0; i < 6; i++) acc[i][0] = acc[i][1] = (lt_v4){0, 0, 0, 0};
+    for (int64_t p = 0; p < kc; p++) {
+        lt_v4 b0 = *(const lt_v4u *)b;
+        lt_v4 b1 = *(const lt_v4u *)(b + 4);
+        for (int i = 0; i < 6; i++) {
+            lt_v4 av = (lt_v4){a[i], a[i], a[i], a[i]};
+            acc[i][0] += av * b0;
+            acc[i][1] += av * b1;
+        }
+        a += 6;
+        b += 8;
+    }
+    for (int i = 0; i < 6; i++) {
+        lt_v4u *r = (lt_v4u *)(c + i * ldc);
+        for (int h = 0; h < 2; h++) {
+            if (beta == 0.0f) r[h] = acc[i][h];
+            else if (beta == 1.0f) r[h] = r[h] + acc[i][h];
+            else r[h] = acc[i][h] + beta * r[h];
+        }
+    }
+}
+
+typedef struct {
+    int mr, nr;
+    lt_sgemm_kernel kernel;
+} lt_sgemm_isa;
+
+static lt_sgemm_isa lt_sgemm_pick(void) {
+#if defined(__x86_64__)
+    switch (lt_cpu_level()) {
+    case 2: return (lt_sgemm_isa){12, 32, lt_kernel_avx512_12x32};
+    case 1: return (lt_sgemm_isa){6, 16, lt_kernel_avx2_6x16};
+    default: break;
+    }
+#endif
+    return (lt_sgemm_isa){6, 8, lt_kernel_portable_6x8};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing. A panels: for each p, MR consecutive rows (times alpha). B panels: for each p, NR
+// consecutive columns. Partial panels are zero-padded so the kernel always runs full tiles.
+
+static void lt_pack_a(int transA, const float *A, int64_t lda, int64_t i0, int64_t mc,
+                      int64_t p0, int64_t kc, float alpha, int mr, float *dst) {
+    for (int64_t ib = 0; ib < mc; ib += mr) {
+        int64_t rows = mc - ib < mr ? mc - ib : mr;
+        float *d = dst + ib * kc;
+        if (!transA) {
+            for (int64_t i = 0; i < rows; i++) {
+                const float *s = A + (i0 + ib + i) * lda + p0;
+                for (int64_t p = 0; p < kc; p++) d[p * mr + i] = alpha * s[p];
+            }
+            for (int64_t i = rows; i < mr; i++)
+                for (int64_t p = 0; p < kc; p++) d[p * mr + i] = 0.0f;
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                const float *s = A + (p0 + p) * lda + i0 + ib;
+                float *dp = d + p * mr;
+                for (int64_t i = 0; i < rows; i++) dp[i] = alpha * s[i];
+                for (int64_t i = rows; i < mr; i++) dp[i] = 0.0f;
+            }
+        }
+    }
+}
+
+static void lt_pack_b(int transB, const float *B, int64_t ldb, int64_t p0, int64_t kc,
+                      int64_t j0, int64_t nc, int nr, float *dst) {
+    for (int64_t jb = 0; jb < nc; jb += nr) {
+        int64_t cols = nc - jb < nr ? nc - jb : nr;
+        float *d = dst + jb * kc;
+        if (!transB) {
+            for (int64_t p = 0; p < kc; p++) {
+                const float *s = B + (p0 + p) * ldb + j0 + jb;
+                float *dp = d + p * nr;
+                memcpy(dp, s, (size_t)cols * sizeof(float));
+                for (int64_t j = cols; j < nr; j++) dp[j] = 0.0f;
+            }
+        } else {
+            // Blocks of 8 k-steps keep the strided writes within a few cache lines.
+            int64_t p = 0;
+            for (; p + 8 <= kc; p += 8) {
+                float *dp = d + p * nr;
+                for (int64_t j = 0; j < cols; j++) {
+                    const float *s = B + (j0 + jb + j) * ldb + p0 + p;
+                    for (int q = 0; q < 8; q++) dp[q * nr + j] = s[q];
+                }
+            }
+            for (; p < kc; p++) {
+                float *dp = d + p * nr;
+                for (int64_t j = 0; j < cols; j++) dp[j] = B[(j0 + jb + j) * ldb + p0 + p];
+            }
+            if (cols < nr)
+                for (int64_t q = 0; q < kc; q++)
+                    for (int64_t j = cols; j < nr; j++) d[q * nr + j] = 0.0f;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-thread packing workspace: grown on demand, reused across calls, freed at thread exit.
+
+static pthread_key_t lt_ws_key;
+static pthread_once_t lt_ws_once = PTHREAD_ONCE_INIT;
+typedef struct {
+    float *data;
+    size_t capacity;  // floats
+} lt_workspace;
+
+static void lt_ws_free(void *p) {
+    lt_workspace *ws = (lt_workspace *)p;
+    if (ws) free(ws->data);
+    free(ws);
+}
+static void lt_ws_init(void) { pthread_key_create(&lt_ws_key, lt_ws_free); }
+
+static float *lt_workspace_get(size_t floats) {
+    pthread_once(&lt_ws_once, lt_ws_init);
+    lt_workspace *ws = (lt_workspace *)pthread_getspecific(lt_ws_key);
+    if (!ws) {
+        ws = (lt_workspace *)calloc(1, sizeof(lt_workspace));
+        if (!ws) return NULL;
+        pthread_setspecific(lt_ws_key, ws);
+    }
+    if (ws->capacity < floats) {
+        free(ws->data);
+        size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+        ws->data = (float *)aligned_alloc(64, bytes);
+        ws->capacity = ws->data ? floats : 0;
+    }
+    return ws->data;
+}
+
+/// Splits n into ceil(n / target) near-equal blocks, each a multiple of `align` (but the last).
+static int64_t lt_even_split(int64_t n, int64_t target, int64_t align) {
+    int64_t blocks = (n + target - 1) / target;
+    int64_t size = (n + blocks - 1) / blocks;
+    return (size + align - 1) / align * align;
+}
+
+static void lt_scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
+    for (int64_t i = 0; i < M; i++) {
+        float *r = C + i * ldc;
+        if (beta == 0.0f) memset(r, 0, (size_t)N * sizeof(float));
+        else if (beta != 1.0f)
+            for (int64_t j = 0; j < N; j++) r[j] *= beta;
+    }
+}
+
 void lt_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
               int64_t ldc) {
-    lt_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        lt_scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    lt_sgemm_isa isa = lt_sgemm_pick();
+    const int mr = isa.mr, nr = isa.nr;
+    const int64_t kcMax = lt_even_split(K, LT_KC, 4);
+    const int64_t mcMax = lt_even_split(M, LT_MC, mr);
+    const int64_t ncMax = lt_even_split(N, LT_NC, nr);
+    const int64_t mcPad = (mcMax + mr - 1) / mr * mr;
+    const int64_t ncPad = (ncMax + nr - 1) / nr * nr;
+    float *packA = lt_workspace_get((size_t)(mcPad * kcMax + kcMax * ncPad));
+    if (!packA) {
+        lt_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    float *packB = packA + mcPad * kcMax;
+    _Alignas(64) float tile[LT_MR_MAX * LT_NR_MAX];
+
+    for (int64_t ic = 0; ic < M; ic += mcMax) {
+        int64_t mc = M - ic < mcMax ? M - ic : mcMax;
+        for (int64_t pc = 0; pc < K; pc += kcMax) {
+            int64_t kc = K - pc < kcMax ? K - pc : kcMax;
+            float betaHere = pc == 0 ? beta : 1.0f;
+            lt_pack_a(transA, A, lda, ic, mc, pc, kc, alpha, mr, packA);
+            for (int64_t jc = 0; jc < N; jc += ncMax) {
+                int64_t nc = N - jc < ncMax ? N - jc : ncMax;
+                lt_pack_b(transB, B, ldb, pc, kc, jc, nc, nr, packB);
+                for (int64_t ir = 0; ir < mc; ir += mr) {
+                    int64_t rows = mc - ir < mr ? mc - ir : mr;
+                    const float *pa = packA + ir * kc;
+                    float *crow = C + (ic + ir) * ldc + jc;
+                    for (int64_t jr = 0; jr < nc; jr += nr) {
+                        int64_t cols = nc - jr < nr ? nc - jr : nr;
+                        const float *pb = packB + jr * kc;
+                        if (rows == mr && cols == nr) {
+                            isa.kernel(kc, pa, pb, crow + jr, ldc, betaHere);
+                            continue;
+                        }
+                        // Edge tile: run the same kernel on a scratch tile holding C's old
+                        // values, so edge elements see exactly the same arithmetic.
+                        if (betaHere != 0.0f) {
+                            for (int64_t i = 0; i < rows; i++)
+                                memcpy(tile + i * nr, crow + i * ldc + jr,
+                                       (size_t)cols * sizeof(float));
+                        }
+                        isa.kernel(kc, pa, pb, tile, nr, betaHere);
+                        for (int64_t i = 0; i < rows; i++)
+                            memcpy(crow + i * ldc + jr, tile + i * nr, (size_t)cols * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
 }

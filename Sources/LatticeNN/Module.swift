@@ -98,7 +98,8 @@ open class Module: @unchecked Sendable {
             throw LatticeError(
                 .missingKey,
                 "\(source): missing \(missing.count) tensor(s) expected by \(type(of: self)): "
-                    + missing.prefix(8).joined(separator: ", ") + (missing.count > 8 ? ", ..." : ""))
+                    + missing.prefix(8).joined(separator: ", ") + (missing.count > 8 ? ", ..." : "")
+            )
         }
         if !unused.isEmpty {
             throw LatticeError(
@@ -111,7 +112,8 @@ open class Module: @unchecked Sendable {
             if w.shape != p.value.shape {
                 throw LatticeError(
                     .shapeMismatch,
-                    "\(source): tensor '\(key)' has shape \(w.shape) but \(type(of: self)) expects \(p.value.shape)")
+                    "\(source): tensor '\(key)' has shape \(w.shape) but \(type(of: self)) expects \(p.value.shape)"
+                )
             }
         }
         for (key, p) in params {

@@ -1,7 +1,7 @@
+import LatticeTensor
 import Testing
 
 @testable import LatticeNN
-import LatticeTensor
 
 private final class Toy: Module {
     let weight: Parameter

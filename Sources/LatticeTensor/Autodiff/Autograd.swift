@@ -96,7 +96,8 @@ extension Tensor {
                 let inputGrads = fn.backward(g)
                 precondition(
                     inputGrads.count == fn.inputs.count,
-                    "\(fn.name): backward returned \(inputGrads.count) grads for \(fn.inputs.count) inputs")
+                    "\(fn.name): backward returned \(inputGrads.count) grads for \(fn.inputs.count) inputs"
+                )
                 for (input, gi) in zip(fn.inputs, inputGrads) where input.requiresGrad {
                     guard let gi else { continue }
                     precondition(
@@ -113,7 +114,8 @@ extension Tensor {
     static func accumulate(_ a: Tensor, _ b: Tensor) -> Tensor {
         let a = a.to(.float32).contiguous()
         let b = b.to(.float32).contiguous()
-        precondition(a.shape == b.shape, "accumulating gradients of shapes \(a.shape) and \(b.shape)")
+        precondition(
+            a.shape == b.shape, "accumulating gradients of shapes \(a.shape) and \(b.shape)")
         let out = Tensor(empty: a.shape)
         let pa = a.floats
         let pb = b.floats

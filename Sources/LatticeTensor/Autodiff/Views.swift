@@ -34,7 +34,8 @@ extension Tensor {
     /// Reorders dimensions: result dimension i is this tensor's dimension `order[i]`.
     public func permute(_ order: [Int]) -> Tensor {
         let o = order.map { axis($0) }
-        precondition(Set(o).count == rank && o.count == rank, "bad permutation \(order) for rank \(rank)")
+        precondition(
+            Set(o).count == rank && o.count == rank, "bad permutation \(order) for rank \(rank)")
         let out = Tensor(
             storage: storage, shape: o.map { shape[$0] }, strides: o.map { strides[$0] },
             offset: offset, dtype: dtype)
@@ -79,7 +80,8 @@ extension Tensor {
     public func select(_ dim: Int, _ index: Int) -> Tensor {
         let d = axis(dim)
         let i = index < 0 ? index + shape[d] : index
-        precondition(i >= 0 && i < shape[d], "index \(index) out of range for dim \(dim) of \(shape)")
+        precondition(
+            i >= 0 && i < shape[d], "index \(index) out of range for dim \(dim) of \(shape)")
         return slice(d, i, i + 1).squeeze(d)
     }
 
@@ -102,7 +104,8 @@ extension Tensor {
             outStrides[i] = s == t ? strides[i - lead] : 0
         }
         if outShape == shape { return self }
-        let out = Tensor(storage: storage, shape: outShape, strides: outStrides, offset: offset, dtype: dtype)
+        let out = Tensor(
+            storage: storage, shape: outShape, strides: outStrides, offset: offset, dtype: dtype)
         let inShape = shape
         return Tensor.record("expand", output: out, inputs: [self]) { g in [g.sumTo(inShape)] }
     }
@@ -112,7 +115,8 @@ extension Tensor {
         var keep = Array(0..<rank)
         if let dim {
             let d = axis(dim)
-            precondition(shape[d] == 1, "cannot squeeze dim \(dim) of extent \(shape[d]) in \(shape)")
+            precondition(
+                shape[d] == 1, "cannot squeeze dim \(dim) of extent \(shape[d]) in \(shape)")
             keep.remove(at: d)
         } else {
             keep = keep.filter { shape[$0] != 1 }
@@ -187,7 +191,8 @@ extension Tensor {
                 d -= 1
             }
         }
-        return Tensor.record("sumTo", output: out, inputs: [self]) { [shape] g in [g.expand(shape)] }
+        return Tensor.record("sumTo", output: out, inputs: [self]) { [shape] g in [g.expand(shape)]
+        }
     }
 
     /// Writes this tensor's elements into `view` (same shape), which must not require grad.

@@ -1,6 +1,8 @@
 // Seeded random numbers. Generators are values passed down explicitly (from `--seed`), never
 // global state, so the same seed gives the same bits.
 
+import Foundation
+
 /// A counter-based Philox-4x32-10 generator: fast, splittable by offset, reproducible.
 public struct RandomGenerator: Sendable {
     public private(set) var seed: UInt64
@@ -75,5 +77,3 @@ public struct RandomGenerator: Sendable {
 @inline(__always) private func _log(_ x: Double) -> Double { Foundation.log(x) }
 @inline(__always) private func _cos(_ x: Double) -> Double { Foundation.cos(x) }
 @inline(__always) private func _sin(_ x: Double) -> Double { Foundation.sin(x) }
-
-import Foundation

@@ -12,7 +12,8 @@ extension Tensor {
             return
         }
         Tensor.stridedCopy(
-            src: src, srcStrides: strides, dst: dst, dstStrides: Tensor.contiguousStrides(for: shape),
+            src: src, srcStrides: strides, dst: dst,
+            dstStrides: Tensor.contiguousStrides(for: shape),
             shape: shape, elementSize: es)
     }
 

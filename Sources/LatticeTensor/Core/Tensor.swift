@@ -29,7 +29,8 @@ public final class Tensor: @unchecked Sendable {
         storage: Storage, shape: [Int], strides: [Int], offset: Int = 0, dtype: DType,
         requiresGrad: Bool = false
     ) {
-        precondition(shape.count == strides.count, "shape \(shape) and strides \(strides) differ in rank")
+        precondition(
+            shape.count == strides.count, "shape \(shape) and strides \(strides) differ in rank")
         precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
         self.storage = storage
         self.shape = shape

@@ -4,17 +4,64 @@ import CLatticeKernels
 
 /// Row-major float32 matrix products on raw pointers.
 public enum Gemm {
+    /// Below this many multiply-adds a GEMM runs on one thread: waking a second thread costs
+    /// more than it saves (~1M MACs is ~10 µs on one core).
+    @usableFromInline static let serialMACs = 1 << 20
+
+    /// Row blocks are multiples of this (a multiple of every micro-kernel's MR).
+    @usableFromInline static let rowAlign = 12
+    /// Column blocks are multiples of this (a multiple of every micro-kernel's NR).
+    @usableFromInline static let colAlign = 32
+
     /// C[M×N] = alpha·op(A)·op(B) + beta·C, using all `Parallel.threadCount` threads.
     /// `transA`: A is stored K×M (lda ≥ M); `transB`: B is stored N×K (ldb ≥ K).
     /// beta == 0 never reads C.
+    ///
+    /// C is split into row (or column) blocks, one per thread, by shape and thread count only.
+    /// Each element is accumulated in the same order as in a one-thread call, so the result is
+    /// bit-identical to `sgemmSerial` for any thread count.
     public static func sgemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        lt_sgemm(
-            transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b,
-            Int64(ldb), beta, c, Int64(ldc))
+        let threads = Parallel.threadCount
+        if threads <= 1 || m * n * max(k, 1) < serialMACs {
+            sgemmSerial(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        // Split the larger of M and N: each part re-packs the whole of the other operand, which
+        // costs K·(smaller dimension) per part.
+        let splitRows = m >= n
+        let extent = splitRows ? m : n
+        let align = splitRows ? rowAlign : colAlign
+        let blocks = (extent + align - 1) / align
+        let parts = min(threads, blocks)
+        if parts <= 1 {
+            sgemmSerial(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let step = (blocks + parts - 1) / parts * align
+        Parallel.run(chunks: parts) { part in
+            let lo = part * step
+            let hi = min(extent, lo + step)
+            if lo >= hi { return }
+            if splitRows {
+                let aPart = transA ? a + lo : a + lo * lda
+                sgemmSerial(
+                    transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
+                    a: aPart, lda: lda, b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
+            } else {
+                let bPart = transB ? b + lo * ldb : b + lo
+                sgemmSerial(
+                    transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a,
+                    lda: lda, b: bPart, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+            }
+        }
     }
 
     /// Single-threaded variant, for callers that already parallelise over independent GEMMs
