@@ -139,25 +139,6 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -
     return out
 }
 
-public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    let k = x.shape.last ?? 1
-    let n = weight.shape[0]
-    precondition(weight.shape[1] == k, "linear: x \(x.shape) weight \(weight.shape)")
-    let xc = x.float().contiguous()
-    let wc = weight.float().contiguous()
-    let m = x.count / k
-    let out = Tensor(zeros: Array(x.shape.dropLast()) + [n])
-    Gemm.sgemm(
-        transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: xc.pointer(as: Float.self),
-        lda: k, b: wc.pointer(as: Float.self), ldb: k, beta: 0, c: out.floats, ldc: n)
-    if let bias {
-        let bv = bias.toFloats()
-        let po = out.floats
-        for r in 0..<m { for j in 0..<n { po[r * n + j] += bv[j] } }
-    }
-    return out
-}
-
 public func scaledDotProductAttention(
     _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor? = nil, scale: Float? = nil
 ) -> Tensor {
