@@ -13,5 +13,11 @@ import LatticeTensor
 extension FixtureRegistry {
     /// Every registered handler, one line each.
     static let handlers: [FixtureHandlerEntry] = [
+        .casePrefix("clip__text_model", ModelFixtures.clipTextModel),
+        .casePrefix("clip__tokenizer", ModelFixtures.clipTokenizer),
+        .casePrefix("dinov2__interpolate_pos_encoding", ModelFixtures.dinoInterpolatePosEncoding),
+        .casePrefix("dinov2__vitreg", ModelFixtures.dinoVisionTransformer),
+        .casePrefix("trellis__ape", ModelFixtures.absolutePositionEmbedder),
+        .casePrefix("trellis__timestep_embedder", ModelFixtures.timestepEmbedder),
     ]
 }

@@ -7,8 +7,8 @@ import Testing
 
 @Suite("Checkpoint layouts")
 struct CheckpointLayoutTests {
-    static func fixture(_ name: String) throws -> TempFixtureFile {
-        try TempFixtureFile(
+    static func fixture(_ name: String) throws -> Fixture {
+        try Fixture(
             url: ModelFixtureTests.fixtures.appendingPathComponent("\(name).safetensors"))
     }
 
@@ -16,9 +16,8 @@ struct CheckpointLayoutTests {
     /// into the same model and give bit-identical outputs: only names and row blocks move.
     @Test func dinov2HuggingFaceLayout() throws {
         let file = try Self.fixture("dinov2__vitreg_square")
-        let config = try JSONSerialization.data(withJSONObject: file.caseInfo["config"] ?? [:])
-        let cfg = try JSONDecoder().decode(DinoVisionTransformer.Config.self, from: config)
-        let hub = file.group("param.")
+        let cfg = try file.config(DinoVisionTransformer.Config.self)
+        let hub = file.params
         var hf: [String: Tensor] = [:]
         for (key, value) in hub {
             var k = key
@@ -55,7 +54,7 @@ struct CheckpointLayoutTests {
         try a.load(hub)
         let b = try DinoVisionTransformer(cfg)
         try b.load(hf, source: "HF layout")
-        let x = try #require(file.group("input.")["x"])
+        let x = try file.input("x")
         let ya = try withNoGrad { try a.forwardFeatures(x).xPrenorm.toFloats() }
         let yb = try withNoGrad { try b.forwardFeatures(x).xPrenorm.toFloats() }
         #expect(ya == yb)
@@ -65,21 +64,20 @@ struct CheckpointLayoutTests {
     /// transformers-5 layout both load into CLIPTextModel.
     @Test func clipCheckpointVariants() throws {
         let file = try Self.fixture("clip__text_model_small")
-        let config = try JSONSerialization.data(withJSONObject: file.caseInfo["config"] ?? [:])
-        let cfg = try JSONDecoder().decode(CLIPTextConfig.self, from: config)
-        var full = file.group("param.")
+        let cfg = try file.config(CLIPTextConfig.self)
+        var full = file.params
         full["vision_model.post_layernorm.weight"] = Tensor(zeros: [4])
         full["text_projection.weight"] = Tensor(zeros: [4, 4])
         full["logit_scale"] = Tensor(scalar: 1)
         full["text_model.embeddings.position_ids"] = Tensor(int64: [0, 1], shape: [1, 2])
         try CLIPTextModel(cfg).load(full, source: "full CLIPModel")
         var unprefixed: [String: Tensor] = [:]
-        for (k, v) in file.group("param.") {
+        for (k, v) in file.params {
             unprefixed[String(k.dropFirst("text_model.".count))] = v
         }
         try CLIPTextModel(cfg).load(unprefixed, source: "transformers 5 state_dict")
         // Strictness survives sanitize: an unknown text key is still an error.
-        var extra = file.group("param.")
+        var extra = file.params
         extra["text_model.encoder.layers.9.mlp.fc1.weight"] = Tensor(zeros: [1])
         #expect(throws: LatticeError.self) { try CLIPTextModel(cfg).load(extra) }
     }
