@@ -40,15 +40,25 @@ public final class CLIPTokenizer: Sendable {
         }
         let bytes =
             raw.starts(with: [0x1f, 0x8b]) ? try Gzip.decompress(raw, source: url.path) : raw
-        let text = String(decoding: bytes, as: UTF8.self)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count > Self.mergeCount else {
+        // Split on bytes: splitting a 3 MB String by Character (grapheme clusters) is slow.
+        var merges: [String] = []
+        merges.reserveCapacity(Self.mergeCount)
+        var lineStart = 0
+        var lineIndex = 0
+        for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") {
+            if lineIndex > 0 && lineIndex <= Self.mergeCount {
+                merges.append(String(decoding: bytes[lineStart..<i], as: UTF8.self))
+            }
+            lineIndex += 1
+            lineStart = i + 1
+            if lineIndex > Self.mergeCount { break }
+        }
+        guard merges.count == Self.mergeCount else {
             throw LatticeError(
                 .invalidFile,
-                "\(url.path): \(lines.count) lines, expected a header and at least "
+                "\(url.path): \(merges.count) merge lines, expected a header and at least "
                     + "\(Self.mergeCount) merges")
         }
-        let merges = lines[1...Self.mergeCount].map(String.init)
         try self.init(merges: merges, maxLength: maxLength, source: url.path)
     }
 
@@ -58,6 +68,7 @@ public final class CLIPTokenizer: Sendable {
         var vocab: [String] = Self.byteOrder.map { String(byteEncoder[Int($0)]) }
         vocab += vocab.map { $0 + "</w>" }
         var ranks: [String: Int] = [:]
+        ranks.reserveCapacity(merges.count)
         for (rank, line) in merges.enumerated() {
             let parts = line.split(separator: " ")
             guard parts.count == 2 else {
@@ -69,6 +80,7 @@ public final class CLIPTokenizer: Sendable {
         }
         vocab += ["<|startoftext|>", "<|endoftext|>"]
         var encoder: [String: Int] = [:]
+        encoder.reserveCapacity(vocab.count)
         for (id, token) in vocab.enumerated() where encoder[token] == nil { encoder[token] = id }
         self.encoder = encoder
         self.mergeRanks = ranks
