@@ -178,9 +178,9 @@ typedef struct {
     lt_sgemm_kernel kernel;
 } lt_sgemm_isa;
 
-static lt_sgemm_isa lt_sgemm_pick(void) {
+static lt_sgemm_isa lt_sgemm_pick(int level) {
 #if defined(__x86_64__)
-    switch (lt_cpu_level()) {
+    switch (level) {
     case 2: return (lt_sgemm_isa){12, 32, lt_kernel_avx512_12x32};
     case 1: return (lt_sgemm_isa){6, 16, lt_kernel_avx2_6x16};
     default: break;
@@ -252,21 +252,25 @@ static void lt_pack_b(int transB, const float *B, int64_t ldb, int64_t p0, int64
 // ---------------------------------------------------------------------------------------------
 // Per-thread packing workspace: grown on demand, reused across calls, freed at thread exit.
 
+// Slot 0 holds a thread's own A and B blocks; slot 1 a B operand packed once by a calling
+// thread and shared with its workers (lt_sgemm_shared_workspace).
+enum { LT_WS_SLOTS = 2 };
 static pthread_key_t lt_ws_key;
 static pthread_once_t lt_ws_once = PTHREAD_ONCE_INIT;
 typedef struct {
-    float *data;
-    size_t capacity;  // floats
+    float *data[LT_WS_SLOTS];
+    size_t capacity[LT_WS_SLOTS];  // floats
 } lt_workspace;
 
 static void lt_ws_free(void *p) {
     lt_workspace *ws = (lt_workspace *)p;
-    if (ws) free(ws->data);
+    if (ws)
+        for (int i = 0; i < LT_WS_SLOTS; i++) free(ws->data[i]);
     free(ws);
 }
 static void lt_ws_init(void) { pthread_key_create(&lt_ws_key, lt_ws_free); }
 
-static float *lt_workspace_get(size_t floats) {
+static float *lt_workspace_get(int slot, size_t floats) {
     pthread_once(&lt_ws_once, lt_ws_init);
     lt_workspace *ws = (lt_workspace *)pthread_getspecific(lt_ws_key);
     if (!ws) {
@@ -274,14 +278,16 @@ static float *lt_workspace_get(size_t floats) {
         if (!ws) return NULL;
         pthread_setspecific(lt_ws_key, ws);
     }
-    if (ws->capacity < floats) {
-        free(ws->data);
+    if (ws->capacity[slot] < floats) {
+        free(ws->data[slot]);
         size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
-        ws->data = (float *)aligned_alloc(64, bytes);
-        ws->capacity = ws->data ? floats : 0;
+        ws->data[slot] = (float *)aligned_alloc(64, bytes);
+        ws->capacity[slot] = ws->data[slot] ? floats : 0;
     }
-    return ws->data;
+    return ws->data[slot];
 }
+
+float *lt_sgemm_shared_workspace(size_t floats) { return lt_workspace_get(1, floats); }
 
 /// Splits n into ceil(n / target) near-equal blocks, each a multiple of `align` (but the last).
 static int64_t lt_even_split(int64_t n, int64_t target, int64_t align) {
@@ -299,23 +305,41 @@ static void lt_scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) 
     }
 }
 
-void lt_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
-              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-              int64_t ldc) {
+// The loop nest. With `prepacked` non-NULL, B was packed by lt_sgemm_pack_b (layout: k-block
+// by k-block, each holding all NR panels of N) and is only read; else B blocks are packed here.
+static void lt_sgemm_driver(lt_sgemm_isa isa, int transA, int transB, int64_t M, int64_t N,
+                            int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                            int64_t ldb, const float *prepacked, float beta, float *C,
+                            int64_t ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         lt_scale_c(M, N, beta, C, ldc);
         return;
     }
-    lt_sgemm_isa isa = lt_sgemm_pick();
     const int mr = isa.mr, nr = isa.nr;
     const int64_t kcMax = lt_even_split(K, LT_KC, 4);
     const int64_t mcMax = lt_even_split(M, LT_MC, mr);
     const int64_t ncMax = lt_even_split(N, LT_NC, nr);
     const int64_t mcPad = (mcMax + mr - 1) / mr * mr;
     const int64_t ncPad = (ncMax + nr - 1) / nr * nr;
-    float *packA = lt_workspace_get((size_t)(mcPad * kcMax + kcMax * ncPad));
+    const int64_t nPad = (N + nr - 1) / nr * nr;
+    float *packA = lt_workspace_get(0, (size_t)(mcPad * kcMax + (prepacked ? 0 : kcMax * ncPad)));
     if (!packA) {
+        // Out of memory for packing: still produce the right answer.
+        if (prepacked) {
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    float acc = 0.0f;
+                    for (int64_t p = 0; p < K; p++) {
+                        int64_t pc = p / kcMax * kcMax, kc = K - pc < kcMax ? K - pc : kcMax;
+                        float b = prepacked[pc * nPad + (j / nr) * nr * kc + (p - pc) * nr + j % nr];
+                        acc += (transA ? A[p * lda + i] : A[i * lda + p]) * b;
+                    }
+                    float *c = C + i * ldc + j;
+                    *c = alpha * acc + (beta == 0.0f ? 0.0f : beta * *c);
+                }
+            return;
+        }
         lt_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -330,14 +354,20 @@ void lt_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alp
             lt_pack_a(transA, A, lda, ic, mc, pc, kc, alpha, mr, packA);
             for (int64_t jc = 0; jc < N; jc += ncMax) {
                 int64_t nc = N - jc < ncMax ? N - jc : ncMax;
-                lt_pack_b(transB, B, ldb, pc, kc, jc, nc, nr, packB);
+                const float *blockB;
+                if (prepacked) {
+                    blockB = prepacked + pc * nPad + jc * kc;
+                } else {
+                    lt_pack_b(transB, B, ldb, pc, kc, jc, nc, nr, packB);
+                    blockB = packB;
+                }
                 for (int64_t ir = 0; ir < mc; ir += mr) {
                     int64_t rows = mc - ir < mr ? mc - ir : mr;
                     const float *pa = packA + ir * kc;
                     float *crow = C + (ic + ir) * ldc + jc;
                     for (int64_t jr = 0; jr < nc; jr += nr) {
                         int64_t cols = nc - jr < nr ? nc - jr : nr;
-                        const float *pb = packB + jr * kc;
+                        const float *pb = blockB + jr * kc;
                         if (rows == mr && cols == nr) {
                             isa.kernel(kc, pa, pb, crow + jr, ldc, betaHere);
                             continue;
@@ -357,4 +387,36 @@ void lt_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alp
             }
         }
     }
+}
+
+void lt_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+              int64_t ldc) {
+    lt_sgemm_driver(lt_sgemm_pick(lt_cpu_level()), transA, transB, M, N, K, alpha, A, lda, B, ldb,
+                    NULL, beta, C, ldc);
+}
+
+size_t lt_sgemm_packed_b_size(int level, int64_t K, int64_t N) {
+    int nr = lt_sgemm_pick(level).nr;
+    if (K <= 0 || N <= 0) return 0;
+    return (size_t)(K * ((N + nr - 1) / nr * nr));
+}
+
+void lt_sgemm_pack_b(int level, int transB, int64_t K, int64_t N, const float *B, int64_t ldb,
+                     int64_t n0, int64_t n1, float *packed) {
+    int nr = lt_sgemm_pick(level).nr;
+    if (K <= 0 || n1 <= n0) return;
+    const int64_t kcMax = lt_even_split(K, LT_KC, 4);
+    const int64_t nPad = (N + nr - 1) / nr * nr;
+    for (int64_t pc = 0; pc < K; pc += kcMax) {
+        int64_t kc = K - pc < kcMax ? K - pc : kcMax;
+        lt_pack_b(transB, B, ldb, pc, kc, n0, n1 - n0, nr, packed + pc * nPad + n0 * kc);
+    }
+}
+
+void lt_sgemm_packed(int level, int transA, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *packedB, float beta, float *C,
+                     int64_t ldc) {
+    lt_sgemm_driver(lt_sgemm_pick(level), transA, 0, M, N, K, alpha, A, lda, NULL, 0, packedB,
+                    beta, C, ldc);
 }

@@ -144,6 +144,40 @@ private func maxAbsDiff(_ x: [Float], _ y: [Float]) -> Float {
         }
     }
 
+    /// B packed once (in two column ranges, as two threads would) and multiplied by
+    /// lt_sgemm_packed gives the same bits as lt_sgemm, on every ISA level.
+    @Test func prepackedBMatchesUnpackedBitwise() {
+        let hardware = lt_cpu_level()
+        for level in 0...hardware {
+            for (m, n, k, tA, tB) in [
+                (37, 70, 500, false, false), (12, 33, 9, true, true), (50, 100, 40, false, true),
+            ] {
+                let a = randomFloats(m * k, seed: 31)
+                let b = randomFloats(k * n, seed: 32)
+                let lda = tA ? m : k
+                let ldb = tB ? k : n
+                var direct = randomFloats(m * n, seed: 33)
+                var viaPacked = direct
+                lt_cpu_force_level(Int32(level))
+                lt_sgemm(
+                    tA ? 1 : 0, tB ? 1 : 0, Int64(m), Int64(n), Int64(k), 0.75, a, Int64(lda), b,
+                    Int64(ldb), 0.5, &direct, Int64(n))
+                lt_cpu_force_level(-1)
+                let size = lt_sgemm_packed_b_size(Int32(level), Int64(k), Int64(n))
+                var packed = [Float](repeating: .nan, count: size)
+                lt_sgemm_pack_b(
+                    Int32(level), tB ? 1 : 0, Int64(k), Int64(n), b, Int64(ldb), 0, 32, &packed)
+                lt_sgemm_pack_b(
+                    Int32(level), tB ? 1 : 0, Int64(k), Int64(n), b, Int64(ldb), 32, Int64(n),
+                    &packed)
+                lt_sgemm_packed(
+                    Int32(level), tA ? 1 : 0, Int64(m), Int64(n), Int64(k), 0.75, a, Int64(lda),
+                    packed, 0.5, &viaPacked, Int64(n))
+                #expect(direct == viaPacked, "level \(level) \(m)x\(k)x\(n) tA \(tA) tB \(tB)")
+            }
+        }
+    }
+
     @Test func zeroKOrAlphaScalesC() {
         var c: [Float] = [1, 2, 3, 4]
         let a: [Float] = [1, 1]

@@ -19,6 +19,26 @@ void lt_sgemm_naive(int transA, int transB, int64_t M, int64_t N, int64_t K, flo
                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                     float *C, int64_t ldc);
 
+/// Pre-packed B, shared by threads that compute different row blocks of one product (so B is
+/// packed once, not once per thread). `level` is one lt_cpu_level() value used for all three
+/// calls of one product. Floats needed to hold op(B) (K×N) packed:
+size_t lt_sgemm_packed_b_size(int level, int64_t K, int64_t N);
+
+/// Packs columns [n0, n1) of op(B) (K×N; B stored N×K when transB) into `packed`; n0 must be a
+/// multiple of 32. Disjoint column ranges may be packed by different threads.
+void lt_sgemm_pack_b(int level, int transB, int64_t K, int64_t N, const float *B, int64_t ldb,
+                     int64_t n0, int64_t n1, float *packed);
+
+/// C[M×N] = alpha·op(A)·B + beta·C with B packed by lt_sgemm_pack_b (same level, K, N).
+/// Bit-identical to lt_sgemm on the same operands.
+void lt_sgemm_packed(int level, int transA, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *packedB, float beta, float *C,
+                     int64_t ldc);
+
+/// A buffer of at least `floats` owned by the calling thread (reused across calls, freed at
+/// thread exit), for a packed B that this thread's workers read. NULL when out of memory.
+float *lt_sgemm_shared_workspace(size_t floats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -111,7 +111,7 @@ struct MatrixOperand {
         } else {
             tensor = t.rawContiguous()
             trans = false
-            ld = max(t.shape[t.rank - 1], 1)
+            ld = Swift.max(t.shape[t.rank - 1], 1)
         }
         pointer = UnsafePointer(tensor.pointer(as: Float.self))
     }
@@ -126,11 +126,11 @@ extension Tensor {
         let c = shape[rank - 1]
         let s0 = strides[rank - 2]
         let s1 = strides[rank - 1]
-        if (c <= 1 || s1 == 1) && (r <= 1 || s0 >= max(c, 1)) {
-            return (false, r <= 1 ? max(c, 1) : s0)
+        if (c <= 1 || s1 == 1) && (r <= 1 || s0 >= Swift.max(c, 1)) {
+            return (false, r <= 1 ? Swift.max(c, 1) : s0)
         }
-        if (r <= 1 || s0 == 1) && (c <= 1 || s1 >= max(r, 1)) {
-            return (true, c <= 1 ? max(r, 1) : s1)
+        if (r <= 1 || s0 == 1) && (c <= 1 || s1 >= Swift.max(r, 1)) {
+            return (true, c <= 1 ? Swift.max(r, 1) : s1)
         }
         return nil
     }
@@ -215,7 +215,7 @@ extension Tensor {
         }
         // Small products: one thread per group of batches (results do not depend on the split,
         // since threaded and serial GEMMs are bit-identical).
-        if count > 1 && m * n * max(k, 1) < (1 << 22) {
+        if count > 1 && m * n * Swift.max(k, 1) < (1 << 22) {
             Parallel.forRange(count, grain: 1) { r in
                 for i in r { one(i, false) }
             }
@@ -255,7 +255,7 @@ extension Tensor {
 
 /// Broadcast of two batch shapes (numpy rules), with the full shapes for the error message.
 private func matmulBroadcast(_ x: [Int], _ y: [Int], _ xs: [Int], _ ys: [Int]) -> [Int] {
-    let r = max(x.count, y.count)
+    let r = Swift.max(x.count, y.count)
     var out = [Int](repeating: 1, count: r)
     for i in 0..<r {
         let a = i < r - x.count ? 1 : x[i - (r - x.count)]

@@ -46,6 +46,13 @@ public enum Gemm {
             return
         }
         let step = (blocks + parts - 1) / parts * align
+        if splitRows
+            && sgemmSharedB(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, parts: parts, rowStep: step)
+        {
+            return
+        }
         Parallel.run(chunks: parts) { part in
             let lo = part * step
             let hi = min(extent, lo + step)
@@ -62,6 +69,41 @@ public enum Gemm {
                     lda: lda, b: bPart, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
             }
         }
+    }
+
+    /// Row split with B packed once: the threads first pack disjoint column ranges of B into a
+    /// buffer of the calling thread, then each multiplies its rows by the whole packed B.
+    /// Returns false (nothing done) when the buffer cannot be had.
+    private static func sgemmSharedB(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int, parts: Int, rowStep: Int
+    ) -> Bool {
+        if k <= 0 || alpha == 0 { return false }
+        // One level for the whole product: packing layout depends on the micro-kernel.
+        let level = lt_cpu_level()
+        let size = lt_sgemm_packed_b_size(level, Int64(k), Int64(n))
+        guard let packed = lt_sgemm_shared_workspace(size) else { return false }
+        let colBlocks = (n + colAlign - 1) / colAlign
+        let colStep = (colBlocks + parts - 1) / parts * colAlign
+        Parallel.run(chunks: parts) { part in
+            let lo = part * colStep
+            let hi = min(n, lo + colStep)
+            if lo < hi {
+                lt_sgemm_pack_b(
+                    level, transB ? 1 : 0, Int64(k), Int64(n), b, Int64(ldb), Int64(lo), Int64(hi),
+                    packed)
+            }
+        }
+        Parallel.run(chunks: parts) { part in
+            let lo = part * rowStep
+            let hi = min(m, lo + rowStep)
+            if lo >= hi { return }
+            lt_sgemm_packed(
+                level, transA ? 1 : 0, Int64(hi - lo), Int64(n), Int64(k), alpha,
+                transA ? a + lo : a + lo * lda, Int64(lda), packed, beta, c + lo * ldc, Int64(ldc))
+        }
+        return true
     }
 
     /// Single-threaded variant, for callers that already parallelise over independent GEMMs
