@@ -57,6 +57,6 @@ public final class Conv2d: Module {
         if let b = self.bias { register("bias", b) }
     }
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv2d(x, weight: weight.value, bias: bias?.value, stride: stride)
+        conv2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: 0)
     }
 }
