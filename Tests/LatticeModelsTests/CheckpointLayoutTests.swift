@@ -81,4 +81,20 @@ struct CheckpointLayoutTests {
         extra["text_model.encoder.layers.9.mlp.fc1.weight"] = Tensor(zeros: [1])
         #expect(throws: LatticeError.self) { try CLIPTextModel(cfg).load(extra) }
     }
+
+    /// With the legacy hub config (eos_token_id 2) transformers pools at argmax(input_ids)
+    /// (first maximum); the fixture ids put the largest id (EOS 999) first at the EOS slot, so
+    /// both rules must pick the same rows.
+    @Test func clipLegacyEosPoolsAtArgmax() throws {
+        let file = try Self.fixture("clip__text_model_small")
+        var cfg = try file.config(CLIPTextConfig.self)
+        let ids = try file.input("input_ids")
+        let model = try CLIPTextModel(cfg)
+        try model.load(file.params)
+        let reference = try withNoGrad { try model(ids).poolerOutput.toFloats() }
+        cfg.eosTokenId = 2
+        let legacy = try CLIPTextModel(cfg)
+        try legacy.load(file.params)
+        #expect(try withNoGrad { try legacy(ids).poolerOutput.toFloats() } == reference)
+    }
 }
