@@ -77,7 +77,9 @@ public final class Fixture: @unchecked Sendable {
     /// Strings some generators double-encoded (`"\"text\""`) come back plain.
     static func unwrapString(_ v: JSONValue?) -> String? {
         guard let s = v?.stringValue else { return v.map { $0.serialized() } }
-        if s.hasPrefix("\""), let inner = try? JSONValue.parse(s, source: ""), let t = inner.stringValue {
+        if s.hasPrefix("\""), let inner = try? JSONValue.parse(s, source: ""),
+            let t = inner.stringValue
+        {
             return t
         }
         return s
@@ -93,7 +95,8 @@ public final class Fixture: @unchecked Sendable {
         } catch {
             throw LatticeError(
                 .invalidConfig,
-                "\(url.path): config does not decode as \(T.self): \(error) (config: \(configJSON.serialized().prefix(300)))")
+                "\(url.path): config does not decode as \(T.self): \(error) (config: \(configJSON.serialized().prefix(300)))"
+            )
         }
     }
 
@@ -102,13 +105,16 @@ public final class Fixture: @unchecked Sendable {
         guard let t = inputs[name] else {
             throw LatticeError(
                 .missingKey,
-                "\(url.path): no input '\(name)' (have: \(inputs.keys.sorted().joined(separator: ", ")))")
+                "\(url.path): no input '\(name)' (have: \(inputs.keys.sorted().joined(separator: ", ")))"
+            )
         }
         return t
     }
 
     /// An input at full precision, for F64 inputs.
-    public func inputDoubles(_ name: String) throws -> [Double] { try file.doubles("input." + name) }
+    public func inputDoubles(_ name: String) throws -> [Double] {
+        try file.doubles("input." + name)
+    }
 
     /// The golden output `name` (without `output.`) as Double, whatever its stored dtype.
     public func reference(_ name: String) throws -> [Double] { try file.doubles("output." + name) }

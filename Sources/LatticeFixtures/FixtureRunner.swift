@@ -28,7 +28,8 @@ public struct DoubleTensor: FixtureValue, Sendable {
     public var values: [Double]
 
     public init(_ values: [Double], shape: [Int]) {
-        precondition(values.count == shape.reduce(1, *), "\(values.count) values do not fill shape \(shape)")
+        precondition(
+            values.count == shape.reduce(1, *), "\(values.count) values do not fill shape \(shape)")
         self.values = values
         self.shape = shape
     }
@@ -82,7 +83,9 @@ public struct FixtureRegistry: Sendable {
     public func entry(caseName: String, module: String) -> FixtureHandlerEntry? {
         var best: (length: Int, entry: FixtureHandlerEntry)?
         for e in entries {
-            if case .casePrefix(let p) = e.match, caseName.hasPrefix(p), p.count > (best?.length ?? -1) {
+            if case .casePrefix(let p) = e.match, caseName.hasPrefix(p),
+                p.count > (best?.length ?? -1)
+            {
                 best = (p.count, e)
             }
         }
@@ -138,6 +141,19 @@ public struct FixtureReport: Sendable {
     public let seconds: Double
 }
 
+extension FixtureReport: CustomStringConvertible {
+    /// One line: case, status, message, and every output that did not pass (for test messages).
+    public var description: String {
+        var s = "\(caseName): \(status.rawValue)"
+        if let message { s += " (\(message))" }
+        for o in outputs where o.status == .failed {
+            let err = o.maxAbsError.map { "max|err| \($0)" } ?? (o.detail ?? "")
+            s += "; \(o.name): \(err) vs \(o.tolerance.map { "\($0.tolerance)" } ?? "no tolerance")"
+        }
+        return s
+    }
+}
+
 /// Checks fixture files against the registered handlers.
 public struct FixtureRunner: Sendable {
     public let registry: FixtureRegistry
@@ -156,13 +172,15 @@ public struct FixtureRunner: Sendable {
             fixture = try Fixture(url: url)
         } catch {
             return FixtureReport(
-                url: url, caseName: stem, module: "", status: .invalid, message: "\(error)", outputs: [],
+                url: url, caseName: stem, module: "", status: .invalid, message: "\(error)",
+                outputs: [],
                 seconds: 0)
         }
         guard let handler = registry.handler(for: fixture) else {
             return FixtureReport(
                 url: url, caseName: fixture.name, module: fixture.module, status: .unsupported,
-                message: "no handler registered for case '\(fixture.name)' or module '\(fixture.module)'",
+                message:
+                    "no handler registered for case '\(fixture.name)' or module '\(fixture.module)'",
                 outputs: [], seconds: 0)
         }
         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -177,16 +195,20 @@ public struct FixtureRunner: Sendable {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         var checks: [OutputCheck] = []
         for name in fixture.outputNames {
-            checks.append(FixtureRunner.compare(fixture: fixture, output: name, computed: computed[name]))
+            checks.append(
+                FixtureRunner.compare(fixture: fixture, output: name, computed: computed[name]))
         }
         let failed = checks.contains { $0.status == .failed }
         return FixtureReport(
-            url: url, caseName: fixture.name, module: fixture.module, status: failed ? .failed : .passed,
+            url: url, caseName: fixture.name, module: fixture.module,
+            status: failed ? .failed : .passed,
             message: nil, outputs: checks, seconds: seconds)
     }
 
     /// Compares one output with its reference (in Double, so F64 references keep their precision).
-    static func compare(fixture: Fixture, output name: String, computed: (any FixtureValue)?) -> OutputCheck {
+    static func compare(fixture: Fixture, output name: String, computed: (any FixtureValue)?)
+        -> OutputCheck
+    {
         guard let info = fixture.outputInfo(name) else {
             return OutputCheck(
                 name: name, status: .failed, maxAbsError: nil, tolerance: nil, violations: 0,

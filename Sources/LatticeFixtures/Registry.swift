@@ -13,6 +13,7 @@ import LatticeTensor
 extension FixtureRegistry {
     /// Every registered handler, one line each.
     static let handlers: [FixtureHandlerEntry] = [
+        // .casePrefix("<group>__<case prefix>", <Group>Fixtures.<handler>),
         .casePrefix("clip__text_model", ModelFixtures.clipTextModel),
         .casePrefix("clip__tokenizer", ModelFixtures.clipTokenizer),
         .casePrefix("dinov2__interpolate_pos_encoding", ModelFixtures.dinoInterpolatePosEncoding),

@@ -25,7 +25,7 @@ public enum Tolerance: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        func f(_ x: Double) -> String { String(format: "%.0e", x) }
+        func f(_ x: Double) -> String { "\(x)" }
         switch self {
         case .absolute(let a): return f(a)
         case .relative(let r): return "\(f(r)) relative"
@@ -133,7 +133,8 @@ public struct ToleranceTable: Sendable {
                 default:
                     throw LatticeError(
                         .invalidFile,
-                        "\(source): tolerance for '\(key)' is \(value.serialized()), expected a number or a rule string")
+                        "\(source): tolerance for '\(key)' is \(value.serialized()), expected a number or a rule string"
+                    )
                 }
             }
             form = .keyed(rules)
@@ -143,7 +144,8 @@ public struct ToleranceTable: Sendable {
                 if let c = ToleranceTable.clause(String(part)) { clauses.append(c) }
             }
             guard !clauses.isEmpty else {
-                throw LatticeError(.invalidFile, "\(source): cannot read a tolerance rule from \"\(text)\"")
+                throw LatticeError(
+                    .invalidFile, "\(source): cannot read a tolerance rule from \"\(text)\"")
             }
             form = .clauses(clauses)
         case .int?, .double?:
@@ -197,7 +199,9 @@ public struct ToleranceTable: Sendable {
         globMatch(pattern[...], name[...])
     }
 
-    private static func wordMatches(_ word: String, _ name: String, _ dtype: SafetensorsDType) -> Bool {
+    private static func wordMatches(_ word: String, _ name: String, _ dtype: SafetensorsDType)
+        -> Bool
+    {
         switch word {
         case "float32", "fp32": return [.F32, .F16, .BF16].contains(dtype)
         case "floats", "float": return [.F32, .F16, .BF16, .F64].contains(dtype)
@@ -207,7 +211,8 @@ public struct ToleranceTable: Sendable {
         if word.contains("*") || word.contains("?") { return glob(word, matches: name) }
         let singular = word.hasSuffix("s") ? String(word.dropLast()) : word
         return name.lowercased().split(separator: ".").contains { part in
-            part == word || part == singular || part.hasSuffix("_" + word) || part.hasSuffix("_" + singular)
+            part == word || part == singular || part.hasSuffix("_" + word)
+                || part.hasSuffix("_" + singular)
         }
     }
 
@@ -223,13 +228,16 @@ public struct ToleranceTable: Sendable {
             if let best = globs.max(by: { $0.0.count < $1.0.count }) {
                 return ResolvedTolerance(tolerance: best.1, source: best.0)
             }
-            if !isFloat { return ResolvedTolerance(tolerance: .exact, source: "default for integers") }
+            if !isFloat {
+                return ResolvedTolerance(tolerance: .exact, source: "default for integers")
+            }
             let numbers = rules.compactMap { r -> Double? in
                 if case .absolute(let a) = r.1 { return a }
                 return nil
             }
             guard let strictest = numbers.min() else { return nil }
-            return ResolvedTolerance(tolerance: .absolute(strictest), source: "default: strictest in case")
+            return ResolvedTolerance(
+                tolerance: .absolute(strictest), source: "default: strictest in case")
         case .clauses(let clauses):
             for c in clauses where !c.subject.isEmpty {
                 let hit = c.subject.contains { words in
@@ -240,13 +248,16 @@ public struct ToleranceTable: Sendable {
             if let general = clauses.first(where: { $0.subject.isEmpty }) {
                 return ResolvedTolerance(tolerance: general.tolerance, source: general.text)
             }
-            if !isFloat { return ResolvedTolerance(tolerance: .exact, source: "default for integers") }
+            if !isFloat {
+                return ResolvedTolerance(tolerance: .exact, source: "default for integers")
+            }
             let firstNumeric = clauses.first { $0.tolerance != .exact }
             return firstNumeric.map {
                 ResolvedTolerance(tolerance: $0.tolerance, source: "default: \($0.text)")
             }
         case .none:
-            return isFloat ? nil : ResolvedTolerance(tolerance: .exact, source: "default for integers")
+            return isFloat
+                ? nil : ResolvedTolerance(tolerance: .exact, source: "default for integers")
         }
     }
 }

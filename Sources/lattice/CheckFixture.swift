@@ -25,27 +25,37 @@ struct CheckFixture: ParsableCommand {
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one fixture file") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if let t = threads, t < 1 {
+            throw ValidationError("--threads must be at least 1, got \(t)")
+        }
     }
 
     func run() throws {
         if let threads { Parallel.threadCount = threads }
         let runner = FixtureRunner()
         var exit: Int32 = 0
+        var counts: [FixtureReport.Status: Int] = [:]
         for path in files {
             let report = runner.check(URL(fileURLWithPath: path))
             if json { printJSON(report, path: path) } else { printText(report, path: path) }
+            counts[report.status, default: 0] += 1
             switch report.status {
             case .passed: break
             case .failed, .error: exit = max(exit, 1)
             case .unsupported, .invalid: exit = 2
             }
         }
+        if !json && files.count > 1 {
+            let order: [FixtureReport.Status] = [.passed, .failed, .error, .unsupported, .invalid]
+            print(
+                order.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }.joined(
+                    separator: ", "))
+        }
         if exit != 0 { throw ExitCode(exit) }
     }
 
     private func format(_ x: Double?) -> String {
-        guard let x else { return "-" }
+        guard let x else { return "-".padding(toLength: 8, withPad: " ", startingAt: 0) }
         return String(format: "%.2e", x)
     }
 
@@ -84,7 +94,8 @@ struct CheckFixture: ParsableCommand {
 
     private func printJSON(_ r: FixtureReport, path: String) {
         func emit(_ object: [String: Any]) {
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+            if let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
                 let s = String(data: data, encoding: .utf8)
             {
                 print(s)
@@ -104,6 +115,7 @@ struct CheckFixture: ParsableCommand {
                 "tolerance": o.tolerance.map { "\($0.tolerance)" } ?? NSNull(),
                 "max_abs_error": o.maxAbsError.map { $0.isFinite ? $0 as Any : "inf" } ?? NSNull(),
             ]
+            if let t = o.tolerance { obj["tolerance_source"] = t.source }
             if let d = o.detail { obj["detail"] = d }
             emit(obj)
         }

@@ -20,11 +20,13 @@ private func echo(_ f: Fixture, delta: Float = 0, skip: (String) -> Bool = { _ i
     var out: [String: any FixtureValue] = [:]
     for name in f.outputNames where !skip(name) {
         if let info = f.outputInfo(name), info.dtype == .F64 {
-            out[name] = DoubleTensor(try f.reference(name).map { $0 + Double(delta) }, shape: info.shape)
+            out[name] = DoubleTensor(
+                try f.reference(name).map { $0 + Double(delta) }, shape: info.shape)
             continue
         }
         let t = try f.file.tensor("output." + name)
-        out[name] = t.dtype.isFloatingPoint ? Tensor(t.toFloats().map { $0 + delta }, shape: t.shape) : t
+        out[name] =
+            t.dtype.isFloatingPoint ? Tensor(t.toFloats().map { $0 + delta }, shape: t.shape) : t
     }
     return out
 }
@@ -51,13 +53,17 @@ private func echo(_ f: Fixture, delta: Float = 0, skip: (String) -> Bool = { _ i
         #expect(!ToleranceTable.glob("pred_x_t.*", matches: "pred_x_0.4"))
         #expect(ToleranceTable.glob("calls.*.v", matches: "calls.12.v"))
         #expect(ToleranceTable.glob("*_f64", matches: "sphere_hammersley.plain_f64"))
-        #expect(ToleranceTable.glob("pos_?", matches: "pos_a") && !ToleranceTable.glob("pos_?", matches: "pos_ab"))
+        #expect(
+            ToleranceTable.glob("pos_?", matches: "pos_a")
+                && !ToleranceTable.glob("pos_?", matches: "pos_ab"))
     }
 
     /// Every visible fixture loads and every output gets a tolerance.
     @Test func everyVisibleFixtureResolvesEveryOutput() throws {
-        let urls = try FileManager.default.contentsOfDirectory(at: fixturesDir, includingPropertiesForKeys: nil)
-            .filter { $0.pathExtension == "safetensors" }
+        let urls = try FileManager.default.contentsOfDirectory(
+            at: fixturesDir, includingPropertiesForKeys: nil
+        )
+        .filter { $0.pathExtension == "safetensors" }
         #expect(urls.count >= 40)
         for url in urls {
             let f = try Fixture(url: url)
@@ -96,7 +102,8 @@ private func echo(_ f: Fixture, delta: Float = 0, skip: (String) -> Bool = { _ i
         #expect(try tol("sparse_spatial__downsample_upsample", "up.feats") == .absolute(1e-6))
         #expect(try tol("sparse_spatial__subdivide", "feats") == .exact)
         #expect(try tol("slat_flow__model_small", "feats") == .allclose(atol: 2e-4, rtol: 1e-4))
-        #expect(try tol("slat_vae__gs_decoder_swin4", "raw_feats") == .allclose(atol: 1e-4, rtol: 1e-4))
+        #expect(
+            try tol("slat_vae__gs_decoder_swin4", "raw_feats") == .allclose(atol: 1e-4, rtol: 1e-4))
         #expect(try tol("slat_vae__gs_decoder_swin4", "gaussians.0.ply_bytes") == .exact)
         #expect(try tol("slat_vae__mesh_decoder_swin4", "mesh.0.vertices") == .absolute(1e-4))
     }
@@ -128,40 +135,59 @@ private func echo(_ f: Fixture, delta: Float = 0, skip: (String) -> Bool = { _ i
 
     @Test func echoedOutputsPassAndPerturbedOnesFail() throws {
         let url = fixtureURL("trellis__ape_c64")  // emb: 2e-05 absolute
-        let exact = FixtureRunner(registry: FixtureRegistry([.casePrefix("trellis__ape", { try echo($0) })]))
+        let exact = FixtureRunner(
+            registry: FixtureRegistry([.casePrefix("trellis__ape", { try echo($0) })]))
         let r = exact.check(url)
         #expect(r.status == .passed)
         #expect(r.outputs.map(\.maxAbsError) == [0])
 
-        let near = FixtureRunner(registry: FixtureRegistry([.module("AbsolutePositionEmbedder", { try echo($0, delta: 1e-5) })]))
+        let near = FixtureRunner(
+            registry: FixtureRegistry([
+                .module("AbsolutePositionEmbedder", { try echo($0, delta: 1e-5) })
+            ]))
         #expect(near.check(url).status == .passed)
 
-        let far = FixtureRunner(registry: FixtureRegistry([.casePrefix("trellis__", { try echo($0, delta: 1e-3) })]))
+        let far = FixtureRunner(
+            registry: FixtureRegistry([.casePrefix("trellis__", { try echo($0, delta: 1e-3) })]))
         let bad = far.check(url)
         #expect(bad.status == .failed)
         let o = try #require(bad.outputs.first)
         #expect(o.status == .failed && o.violations > 0)
+        #expect("\(bad)".contains("emb: max|err|"))
         #expect(abs((o.maxAbsError ?? 0) - 1e-3) < 1e-4)
     }
 
     @Test func optionalDebugOutputsAreSkippedButRequiredOnesFail() throws {
         let url = fixtureURL("trellis__ss_flow_small")
-        let onlyV = FixtureRunner(registry: FixtureRegistry([.casePrefix("trellis__ss_flow", { f in
-            try echo(f, skip: { $0.hasPrefix("dbg_") })
-        })]))
+        let onlyV = FixtureRunner(
+            registry: FixtureRegistry([
+                .casePrefix(
+                    "trellis__ss_flow",
+                    { f in
+                        try echo(f, skip: { $0.hasPrefix("dbg_") })
+                    })
+            ]))
         let r = onlyV.check(url)
         #expect(r.status == .passed)
         #expect(r.outputs.filter { $0.status == .skipped }.count == 3)
 
-        let none = FixtureRunner(registry: FixtureRegistry([.casePrefix("trellis__ss_flow", { _ in [:] })]))
+        let none = FixtureRunner(
+            registry: FixtureRegistry([.casePrefix("trellis__ss_flow", { _ in [:] })]))
         let m = none.check(url)
         #expect(m.status == .failed)
         #expect(m.outputs.first { $0.name == "v" }?.detail == "not produced by the handler")
 
-        let wrongShape = FixtureRunner(registry: FixtureRegistry([.casePrefix("trellis__ss_flow", { _ in
-            ["v": Tensor(zeros: [2, 8])]
-        })]))
-        #expect(wrongShape.check(url).outputs.first { $0.name == "v" }?.detail?.contains("shape [2, 8]") == true)
+        let wrongShape = FixtureRunner(
+            registry: FixtureRegistry([
+                .casePrefix(
+                    "trellis__ss_flow",
+                    { _ in
+                        ["v": Tensor(zeros: [2, 8])]
+                    })
+            ]))
+        #expect(
+            wrongShape.check(url).outputs.first { $0.name == "v" }?.detail?.contains("shape [2, 8]")
+                == true)
     }
 
     /// F64 references keep double precision: only a DoubleTensor meets "exact to 1e-15".
@@ -169,13 +195,21 @@ private func echo(_ f: Fixture, delta: Float = 0, skip: (String) -> Bool = { _ i
         let url = fixtureURL("camera__utils3d_render_utils")
         let name = "hammersley3_f64"
         func runner(asDouble: Bool) -> FixtureRunner {
-            FixtureRunner(registry: FixtureRegistry([.casePrefix("camera__", { f in
-                var out = try echo(f)
-                let ref = try f.reference(name)
-                let shape = try #require(f.outputInfo(name)).shape
-                out[name] = asDouble ? DoubleTensor(ref, shape: shape) : Tensor(ref.map { Float($0) }, shape: shape)
-                return out
-            })]))
+            FixtureRunner(
+                registry: FixtureRegistry([
+                    .casePrefix(
+                        "camera__",
+                        { f in
+                            var out = try echo(f)
+                            let ref = try f.reference(name)
+                            let shape = try #require(f.outputInfo(name)).shape
+                            out[name] =
+                                asDouble
+                                ? DoubleTensor(ref, shape: shape)
+                                : Tensor(ref.map { Float($0) }, shape: shape)
+                            return out
+                        })
+                ]))
         }
         let good = runner(asDouble: true).check(url)
         #expect(good.status == .passed, "\(good.outputs.filter { !$0.passed })")
@@ -187,7 +221,8 @@ private func echo(_ f: Fixture, delta: Float = 0, skip: (String) -> Bool = { _ i
     @Test func reportsUnsupportedInvalidAndThrowingHandlers() throws {
         let empty = FixtureRunner(registry: FixtureRegistry([]))
         #expect(empty.check(fixtureURL("vggt__rope2d")).status == .unsupported)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lattice-fx-\(UUID().uuidString)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "lattice-fx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let junk = dir.appendingPathComponent("junk.safetensors")
@@ -199,18 +234,40 @@ private func echo(_ f: Fixture, delta: Float = 0, skip: (String) -> Bool = { _ i
         try Safetensors.write(["a": Tensor([1], shape: [1])], to: plain)
         #expect(empty.check(plain).message?.contains("no 'case'") == true)
 
-        let throwing = FixtureRunner(registry: FixtureRegistry([.casePrefix("vggt__rope2d", { _ in
-            throw LatticeError(.unsupported, "not yet")
-        })]))
+        let throwing = FixtureRunner(
+            registry: FixtureRegistry([
+                .casePrefix(
+                    "vggt__rope2d",
+                    { _ in
+                        throw LatticeError(.unsupported, "not yet")
+                    })
+            ]))
         let e = throwing.check(fixtureURL("vggt__rope2d"))
         #expect(e.status == .error && e.message == "not yet")
     }
 
+    /// Handlers can build a plain `[String: Tensor]` and return it as is.
+    @Test func tensorDictionariesAreHandlerResults() throws {
+        let handler: FixtureHandler = { f in
+            var out: [String: Tensor] = [:]
+            out["emb"] = try f.file.tensor("output.emb")
+            return out
+        }
+        let r = FixtureRunner(registry: FixtureRegistry([.casePrefix("trellis__ape", handler)]))
+            .check(fixtureURL("trellis__ape_c70"))
+        #expect(r.status == .passed)
+    }
+
     @Test func longestPrefixWinsThenModule() {
         let h: FixtureHandler = { _ in [:] }
-        let reg = FixtureRegistry([.casePrefix("trellis__", h), .casePrefix("trellis__ss_flow", h), .module("M", h)])
-        #expect(reg.entry(caseName: "trellis__ss_flow_fp16", module: "M")?.match == .casePrefix("trellis__ss_flow"))
-        #expect(reg.entry(caseName: "trellis__ape_c64", module: "M")?.match == .casePrefix("trellis__"))
+        let reg = FixtureRegistry([
+            .casePrefix("trellis__", h), .casePrefix("trellis__ss_flow", h), .module("M", h),
+        ])
+        #expect(
+            reg.entry(caseName: "trellis__ss_flow_fp16", module: "M")?.match
+                == .casePrefix("trellis__ss_flow"))
+        #expect(
+            reg.entry(caseName: "trellis__ape_c64", module: "M")?.match == .casePrefix("trellis__"))
         #expect(reg.entry(caseName: "vggt__x", module: "M")?.match == .module("M"))
         #expect(reg.entry(caseName: "vggt__x", module: "N") == nil)
     }

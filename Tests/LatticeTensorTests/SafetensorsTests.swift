@@ -107,48 +107,183 @@ private let fixturesDir = URL(fileURLWithPath: #filePath)
         }
     }
 
+    @Test func rewritingAFileFromItsOwnViewsIsSafe() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("self.safetensors")
+        try Safetensors.write(["a": Tensor([1, 2, 3], shape: [3])], to: url)
+        let views = try SafetensorsFile(url: url).tensors()
+        // The rename replaces the directory entry; the old mapping stays valid for the views.
+        try Safetensors.write(views.merging(["b": Tensor([4], shape: [1])]) { a, _ in a }, to: url)
+        #expect(views["a"]?.toFloats() == [1, 2, 3])
+        let again = try SafetensorsFile(url: url)
+        #expect(try again.tensor("a").toFloats() == [1, 2, 3])
+        #expect(try again.tensor("b").toFloats() == [4])
+    }
+
+    /// Other writers may place tensors at offsets that break element alignment; those are copied.
+    @Test func readsMisalignedTensors() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var header =
+            #"{"u": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, "f": {"dtype": "F32", "shape": [2], "data_offsets": [1, 9]}}"#
+        while (8 + header.utf8.count) % 8 != 0 { header += " " }
+        let data: [UInt8] =
+            [7] + [Float(1.5), -2].flatMap { v in withUnsafeBytes(of: v) { Array($0) } }
+        let url = dir.appendingPathComponent("odd.safetensors")
+        try Data(fileBytes(header: header, data: data)).write(to: url)
+        let file = try SafetensorsFile(url: url)
+        #expect(try file.tensor("f").toFloats() == [1.5, -2])
+        #expect(try file.doubles("f") == [1.5, -2])
+        #expect(try file.tensor("u").toInts() == [7])
+    }
+
     /// (name, bytes, expected message fragment). Every case must fail as `.invalidFile`.
     static let corpus: [(String, [UInt8], String)] = {
         let f32x2 = [UInt8](repeating: 0, count: 8)
         var cases: [(String, [UInt8], String)] = [
             ("empty file", [], "shorter than the 8-byte"),
             ("5 bytes", [1, 2, 3, 4, 5], "shorter than the 8-byte"),
-            ("length past end", fileBytes(header: "{}", length: 1000), "goes beyond the end of the file"),
-            ("length over limit", fileBytes(header: "{}", length: 200_000_000), "exceeds the limit"),
-            ("length near UInt64.max", fileBytes(header: "{}", length: UInt64.max), "exceeds the limit"),
+            (
+                "length past end", fileBytes(header: "{}", length: 1000),
+                "goes beyond the end of the file"
+            ),
+            (
+                "length over limit", fileBytes(header: "{}", length: 200_000_000),
+                "exceeds the limit"
+            ),
+            (
+                "length near UInt64.max", fileBytes(header: "{}", length: UInt64.max),
+                "exceeds the limit"
+            ),
             ("not JSON", fileBytes(header: "hello"), "not valid JSON"),
             ("truncated JSON", fileBytes(header: "{\"a\": {\"dtype\""), "not valid JSON"),
             ("trailing text", fileBytes(header: "{} x"), "unexpected text after"),
             ("array header", fileBytes(header: "[1, 2]"), "must be a JSON object"),
             ("entry not object", fileBytes(header: "{\"a\": 3}"), "tensor 'a': entry is 3"),
-            ("missing dtype", fileBytes(header: #"{"a": {"shape": [], "data_offsets": [0, 0]}}"#), "missing field 'dtype'"),
-            ("dtype not string", fileBytes(header: #"{"a": {"dtype": 12, "shape": [], "data_offsets": [0, 4]}}"#), "dtype is 12"),
-            ("unknown dtype", fileBytes(header: #"{"a": {"dtype": "F128", "shape": [], "data_offsets": [0, 4]}}"#), "unknown dtype 'F128'"),
-            ("missing shape", fileBytes(header: #"{"a": {"dtype": "F32", "data_offsets": [0, 4]}}"#), "missing field 'shape'"),
-            ("shape not array", fileBytes(header: #"{"a": {"dtype": "F32", "shape": "2", "data_offsets": [0, 8]}}"#, data: f32x2), "expected an array of integers"),
-            ("negative dim", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 8]}}"#, data: f32x2), "dimension -1"),
-            ("fractional dim", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]}}"#, data: f32x2), "dimension 2.5"),
-            ("shape overflow", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}}"#, data: f32x2), "too many elements"),
-            ("missing offsets", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [2]}}"#, data: f32x2), "missing field 'data_offsets'"),
-            ("one offset", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0]}}"#, data: f32x2), "expected [begin, end]"),
-            ("string offset", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, "8"]}}"#, data: f32x2), "expected [begin, end]"),
-            ("negative offset", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [-8, 0]}}"#, data: f32x2), "expected [begin, end]"),
-            ("begin after end", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [8, 4]}}"#, data: f32x2), "begin > end"),
-            ("out of bounds", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}"#, data: f32x2), "beyond the data section of 8 bytes"),
-            ("size mismatch", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}"#, data: f32x2), "span 8 bytes, but shape [3] of F32 needs 12 bytes"),
+            (
+                "missing dtype",
+                fileBytes(header: #"{"a": {"shape": [], "data_offsets": [0, 0]}}"#),
+                "missing field 'dtype'"
+            ),
+            (
+                "dtype not string",
+                fileBytes(header: #"{"a": {"dtype": 12, "shape": [], "data_offsets": [0, 4]}}"#),
+                "dtype is 12"
+            ),
+            (
+                "unknown dtype",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F128", "shape": [], "data_offsets": [0, 4]}}"#),
+                "unknown dtype 'F128'"
+            ),
+            (
+                "missing shape",
+                fileBytes(header: #"{"a": {"dtype": "F32", "data_offsets": [0, 4]}}"#),
+                "missing field 'shape'"
+            ),
+            (
+                "shape not array",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F32", "shape": "2", "data_offsets": [0, 8]}}"#,
+                    data: f32x2), "expected an array of integers"
+            ),
+            (
+                "negative dim",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 8]}}"#,
+                    data: f32x2), "dimension -1"
+            ),
+            (
+                "fractional dim",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]}}"#,
+                    data: f32x2), "dimension 2.5"
+            ),
+            (
+                "shape overflow",
+                fileBytes(
+                    header:
+                        #"{"a": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}}"#,
+                    data: f32x2), "too many elements"
+            ),
+            (
+                "missing offsets",
+                fileBytes(header: #"{"a": {"dtype": "F32", "shape": [2]}}"#, data: f32x2),
+                "missing field 'data_offsets'"
+            ),
+            (
+                "one offset",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0]}}"#,
+                    data: f32x2), "expected [begin, end]"
+            ),
+            (
+                "string offset",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, "8"]}}"#,
+                    data: f32x2), "expected [begin, end]"
+            ),
+            (
+                "negative offset",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [-8, 0]}}"#,
+                    data: f32x2), "expected [begin, end]"
+            ),
+            (
+                "begin after end",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [8, 4]}}"#,
+                    data: f32x2), "begin > end"
+            ),
+            (
+                "out of bounds",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}"#,
+                    data: f32x2), "beyond the data section of 8 bytes"
+            ),
+            (
+                "size mismatch",
+                fileBytes(
+                    header: #"{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}"#,
+                    data: f32x2), "span 8 bytes, but shape [3] of F32 needs 12 bytes"
+            ),
             (
                 "overlap",
-                fileBytes(header: #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}"#, data: f32x2),
+                fileBytes(
+                    header:
+                        #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}"#,
+                    data: f32x2),
                 "overlap"
             ),
-            ("metadata not object", fileBytes(header: #"{"__metadata__": ["a"]}"#), "__metadata__ must be an object"),
-            ("metadata non-string", fileBytes(header: #"{"__metadata__": {"epoch": 3}}"#), "value for key 'epoch' is 3, expected a string"),
-            ("duplicate key", fileBytes(header: #"{"a": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [], "data_offsets": [4, 8]}}"#, data: f32x2), "duplicate key"),
-            ("deep nesting", fileBytes(header: String(repeating: "[", count: 100_000)), "nesting deeper"),
+            (
+                "metadata not object", fileBytes(header: #"{"__metadata__": ["a"]}"#),
+                "__metadata__ must be an object"
+            ),
+            (
+                "metadata non-string", fileBytes(header: #"{"__metadata__": {"epoch": 3}}"#),
+                "value for key 'epoch' is 3, expected a string"
+            ),
+            (
+                "duplicate key",
+                fileBytes(
+                    header:
+                        #"{"a": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [], "data_offsets": [4, 8]}}"#,
+                    data: f32x2), "duplicate key"
+            ),
+            (
+                "deep nesting", fileBytes(header: String(repeating: "[", count: 100_000)),
+                "nesting deeper"
+            ),
             ("bad escape", fileBytes(header: #"{"a\q": 1}"#), "invalid escape"),
             ("lone surrogate", fileBytes(header: #"{"\ud800": 1}"#), "surrogate"),
         ]
-        cases.append(("invalid UTF-8", fileBytes(rawHeader: Array("{\"".utf8) + [0xFF, 0xFE] + Array("\": 1}".utf8)), "not valid UTF-8"))
+        cases.append(
+            (
+                "invalid UTF-8",
+                fileBytes(rawHeader: Array("{\"".utf8) + [0xFF, 0xFE] + Array("\": 1}".utf8)),
+                "not valid UTF-8"
+            ))
         return cases
     }()
 
@@ -222,7 +357,7 @@ private let fixturesDir = URL(fileURLWithPath: #filePath)
         var rng = SplitMix(state: 12345)
         var accepted = 0
         let url = dir.appendingPathComponent("m.safetensors")
-        for _ in 0..<400 {
+        for _ in 0..<300 {
             var bytes = original
             for _ in 0..<(1 + rng.below(4)) {
                 // Mostly the header and length, where the structure lives.
@@ -243,7 +378,8 @@ private let fixturesDir = URL(fileURLWithPath: #filePath)
     }
 
     @Test func jsonParserKeepsIntegersExactAndRoundTrips() throws {
-        let text = #"{"a":[1,-2,3.5,1e2,true,false,null],"b":{"c":"\u00e9\n"},"big":9007199254740993}"#
+        let text =
+            #"{"a":[1,-2,3.5,1e2,true,false,null],"b":{"c":"\u00e9\n"},"big":9007199254740993}"#
         let v = try JSONValue.parse(text, source: "test")
         #expect(v["big"] == .int(9_007_199_254_740_993))
         #expect(v["b"]?["c"]?.stringValue == "\u{e9}\n")

@@ -127,7 +127,9 @@ struct JSONParser {
     }
 
     private mutating func value(depth: Int) throws(Failure) -> JSONValue {
-        guard depth < JSONParser.maxDepth else { throw fail("nesting deeper than \(JSONParser.maxDepth)") }
+        guard depth < JSONParser.maxDepth else {
+            throw fail("nesting deeper than \(JSONParser.maxDepth)")
+        }
         guard i < bytes.count else { throw fail("unexpected end of JSON") }
         switch bytes[i] {
         case UInt8(ascii: "{"): return try object(depth: depth)
@@ -284,14 +286,18 @@ struct JSONParser {
         if bytes[i] == UInt8(ascii: "-") { i += 1 }
         func digits(_ p: inout JSONParser) -> Int {
             let s = p.i
-            while p.i < p.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(p.bytes[p.i]) {
+            while p.i < p.bytes.count,
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(p.bytes[p.i])
+            {
                 p.i += 1
             }
             return p.i - s
         }
         let intStart = i
         guard digits(&self) > 0 else { throw fail("invalid number") }
-        if bytes[intStart] == UInt8(ascii: "0"), i - intStart > 1 { throw fail("leading zero in number") }
+        if bytes[intStart] == UInt8(ascii: "0"), i - intStart > 1 {
+            throw fail("leading zero in number")
+        }
         if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
             isInteger = false
             i += 1
@@ -300,7 +306,9 @@ struct JSONParser {
         if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
             isInteger = false
             i += 1
-            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") {
+                i += 1
+            }
             guard digits(&self) > 0 else { throw fail("invalid number") }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)

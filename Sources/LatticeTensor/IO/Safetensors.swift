@@ -117,7 +117,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard headerLength <= UInt64(SafetensorsFile.maxHeaderBytes) else {
             throw LatticeError(
                 .invalidFile,
-                "\(path): header length \(headerLength) exceeds the limit of \(SafetensorsFile.maxHeaderBytes) bytes")
+                "\(path): header length \(headerLength) exceeds the limit of \(SafetensorsFile.maxHeaderBytes) bytes"
+            )
         }
         guard headerLength <= UInt64(map.size - 8) else {
             throw LatticeError(
@@ -127,8 +128,10 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         dataStart = 8 + Int(headerLength)
         let header = UnsafeBufferPointer(
-            start: map.base.advanced(by: 8).assumingMemoryBound(to: UInt8.self), count: Int(headerLength))
-        let parsed = try SafetensorsFile.parseHeader(header, path: path, dataSize: map.size - dataStart)
+            start: map.base.advanced(by: 8).assumingMemoryBound(to: UInt8.self),
+            count: Int(headerLength))
+        let parsed = try SafetensorsFile.parseHeader(
+            header, path: path, dataSize: map.size - dataStart)
         metadata = parsed.metadata
         entries = Dictionary(uniqueKeysWithValues: parsed.entries.map { ($0.name, $0) })
         names = parsed.entries.map(\.name)
@@ -197,13 +200,23 @@ public final class SafetensorsFile: @unchecked Sendable {
         let n = e.count
         let raw = UnsafeRawPointer(bytes(of: e))
         func load<T: FixedWidthInteger>(_: T.Type) -> [Double] {
-            (0..<n).map { Double(T(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * T.bitWidth / 8, as: T.self))) }
+            (0..<n).map {
+                Double(
+                    T(
+                        littleEndian: raw.loadUnaligned(
+                            fromByteOffset: $0 * T.bitWidth / 8, as: T.self)))
+            }
         }
         switch e.dtype {
         case .F64:
-            return (0..<n).map { Double(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+            return (0..<n).map {
+                Double(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))
+            }
         case .F32:
-            return (0..<n).map { Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+            return (0..<n).map {
+                Double(
+                    Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+            }
         case .F16, .BF16:
             return try tensor(name).to(.float32).toFloats().map(Double.init)
         case .BOOL, .U8: return load(UInt8.self)
@@ -216,7 +229,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         case .U64: return load(UInt64.self)
         case .F8_E4M3, .F8_E5M2:
             throw LatticeError(
-                .unsupported, "\(url.path): tensor '\(name)' has dtype \(e.dtype.rawValue), which Lattice cannot read")
+                .unsupported,
+                "\(url.path): tensor '\(name)' has dtype \(e.dtype.rawValue), which Lattice cannot read"
+            )
         }
     }
 
@@ -230,7 +245,9 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// Tensors whose names start with `prefix`, keyed with the prefix removed.
     public func tensors(prefix: String) throws -> [String: Tensor] {
         var out: [String: Tensor] = [:]
-        for n in names where n.hasPrefix(prefix) { out[String(n.dropFirst(prefix.count))] = try tensor(n) }
+        for n in names where n.hasPrefix(prefix) {
+            out[String(n.dropFirst(prefix.count))] = try tensor(n)
+        }
         return out
     }
 
@@ -239,7 +256,9 @@ public final class SafetensorsFile: @unchecked Sendable {
     static func parseHeader(
         _ header: UnsafeBufferPointer<UInt8>, path: String, dataSize: Int
     ) throws -> (entries: [SafetensorsEntry], metadata: [String: String]) {
-        func bad(_ message: String) -> LatticeError { LatticeError(.invalidFile, "\(path): \(message)") }
+        func bad(_ message: String) -> LatticeError {
+            LatticeError(.invalidFile, "\(path): \(message)")
+        }
         let json: JSONValue
         do {
             json = try JSONParser.parse(header)
@@ -258,7 +277,8 @@ public final class SafetensorsFile: @unchecked Sendable {
                 }
                 for (k, v) in items {
                     guard case .string(let s) = v else {
-                        throw bad("__metadata__ value for key '\(k)' is \(v.brief), expected a string")
+                        throw bad(
+                            "__metadata__ value for key '\(k)' is \(v.brief), expected a string")
                     }
                     metadata[k] = s
                 }
@@ -270,7 +290,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         let sorted = entries.filter { !$0.dataRange.isEmpty }.sorted {
             $0.dataRange.lowerBound < $1.dataRange.lowerBound
         }
-        for (a, b) in zip(sorted, sorted.dropFirst()) where b.dataRange.lowerBound < a.dataRange.upperBound {
+        for (a, b) in zip(sorted, sorted.dropFirst())
+        where b.dataRange.lowerBound < a.dataRange.upperBound {
             throw bad(
                 "tensors '\(a.name)' (bytes \(a.dataRange.lowerBound)..<\(a.dataRange.upperBound)) and '\(b.name)' (bytes \(b.dataRange.lowerBound)..<\(b.dataRange.upperBound)) overlap; expected disjoint data_offsets"
             )
@@ -285,9 +306,13 @@ public final class SafetensorsFile: @unchecked Sendable {
         _ name: String, _ value: JSONValue, dataSize: Int, bad: (String) -> LatticeError
     ) throws -> SafetensorsEntry {
         guard case .object = value else {
-            throw bad("tensor '\(name)': entry is \(value.brief), expected an object with dtype, shape, data_offsets")
+            throw bad(
+                "tensor '\(name)': entry is \(value.brief), expected an object with dtype, shape, data_offsets"
+            )
         }
-        guard let dtypeValue = value["dtype"] else { throw bad("tensor '\(name)': missing field 'dtype'") }
+        guard let dtypeValue = value["dtype"] else {
+            throw bad("tensor '\(name)': missing field 'dtype'")
+        }
         guard case .string(let dtypeName) = dtypeValue else {
             throw bad("tensor '\(name)': dtype is \(dtypeValue.brief), expected a string")
         }
@@ -295,19 +320,26 @@ public final class SafetensorsFile: @unchecked Sendable {
             let known = SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", ")
             throw bad("tensor '\(name)': unknown dtype '\(dtypeName)' (expected one of \(known))")
         }
-        guard let shapeValue = value["shape"] else { throw bad("tensor '\(name)': missing field 'shape'") }
+        guard let shapeValue = value["shape"] else {
+            throw bad("tensor '\(name)': missing field 'shape'")
+        }
         guard case .array(let dims) = shapeValue else {
-            throw bad("tensor '\(name)': shape is \(shapeValue.brief), expected an array of integers")
+            throw bad(
+                "tensor '\(name)': shape is \(shapeValue.brief), expected an array of integers")
         }
         var shape: [Int] = []
         var count = 1
         for d in dims {
             guard case .int(let n) = d, n >= 0 else {
-                throw bad("tensor '\(name)': shape \(shapeValue.brief) has dimension \(d.brief), expected a non-negative integer")
+                throw bad(
+                    "tensor '\(name)': shape \(shapeValue.brief) has dimension \(d.brief), expected a non-negative integer"
+                )
             }
             shape.append(n)
             let (c, overflow) = count.multipliedReportingOverflow(by: n)
-            guard !overflow else { throw bad("tensor '\(name)': shape \(shapeValue.brief) has too many elements") }
+            guard !overflow else {
+                throw bad("tensor '\(name)': shape \(shapeValue.brief) has too many elements")
+            }
             count = c
         }
         guard let offsetsValue = value["data_offsets"] else {
@@ -316,7 +348,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard case .array(let offs) = offsetsValue, offs.count == 2, case .int(let begin) = offs[0],
             case .int(let end) = offs[1], begin >= 0, end >= 0
         else {
-            throw bad("tensor '\(name)': data_offsets is \(offsetsValue.brief), expected [begin, end] with two non-negative integers")
+            throw bad(
+                "tensor '\(name)': data_offsets is \(offsetsValue.brief), expected [begin, end] with two non-negative integers"
+            )
         }
         guard begin <= end else {
             throw bad("tensor '\(name)': data_offsets [\(begin), \(end)] has begin > end")
@@ -360,7 +394,9 @@ public enum Safetensors {
     }
 
     /// Writes `tensors` (stored dtype kept) and `metadata` to `url` atomically.
-    public static func write(_ tensors: [String: Tensor], metadata: [String: String]? = nil, to url: URL) throws {
+    public static func write(
+        _ tensors: [String: Tensor], metadata: [String: String]? = nil, to url: URL
+    ) throws {
         try write(tensors, raw: [:], metadata: metadata, to: url)
     }
 
@@ -368,7 +404,8 @@ public enum Safetensors {
     /// file in the same directory, which is then renamed over `url`, so a failure never leaves
     /// a half-written file.
     public static func write(
-        _ tensors: [String: Tensor], raw: [String: RawTensor], metadata: [String: String]? = nil, to url: URL
+        _ tensors: [String: Tensor], raw: [String: RawTensor], metadata: [String: String]? = nil,
+        to url: URL
     ) throws {
         struct Item {
             let name: String
@@ -381,32 +418,47 @@ public enum Safetensors {
         var items: [Item] = []
         for (name, t) in tensors {
             guard raw[name] == nil else {
-                throw LatticeError(.invalidArgument, "\(url.path): tensor '\(name)' given twice (tensor and raw)")
+                throw LatticeError(
+                    .invalidArgument, "\(url.path): tensor '\(name)' given twice (tensor and raw)")
             }
             guard name != "__metadata__" else {
-                throw LatticeError(.invalidArgument, "\(url.path): '__metadata__' is reserved, not a tensor name")
+                throw LatticeError(
+                    .invalidArgument, "\(url.path): '__metadata__' is reserved, not a tensor name")
             }
             let d = SafetensorsDType(t.dtype)
-            items.append(Item(name: name, dtype: d, shape: t.shape, byteCount: t.count * d.byteSize, tensor: t, raw: nil))
+            items.append(
+                Item(
+                    name: name, dtype: d, shape: t.shape, byteCount: t.count * d.byteSize,
+                    tensor: t, raw: nil))
         }
         for (name, r) in raw {
             guard name != "__metadata__" else {
-                throw LatticeError(.invalidArgument, "\(url.path): '__metadata__' is reserved, not a tensor name")
+                throw LatticeError(
+                    .invalidArgument, "\(url.path): '__metadata__' is reserved, not a tensor name")
             }
-            guard r.shape.allSatisfy({ $0 >= 0 }), r.bytes.count == r.shape.reduce(1, *) * r.dtype.byteSize else {
+            guard r.shape.allSatisfy({ $0 >= 0 }),
+                r.bytes.count == r.shape.reduce(1, *) * r.dtype.byteSize
+            else {
                 throw LatticeError(
                     .invalidArgument,
                     "\(url.path): raw tensor '\(name)' has \(r.bytes.count) bytes, shape \(r.shape) of \(r.dtype.rawValue) needs \(r.shape.reduce(1, *) * r.dtype.byteSize)"
                 )
             }
-            items.append(Item(name: name, dtype: r.dtype, shape: r.shape, byteCount: r.bytes.count, tensor: nil, raw: r.bytes))
+            items.append(
+                Item(
+                    name: name, dtype: r.dtype, shape: r.shape, byteCount: r.bytes.count,
+                    tensor: nil, raw: r.bytes))
         }
         // Widest elements first keeps every tensor aligned to its element size in the file.
         items.sort { ($1.dtype.byteSize, $0.name) < ($0.dtype.byteSize, $1.name) }
 
         var members: [(String, JSONValue)] = []
         if let metadata {
-            members.append(("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+            members.append(
+                (
+                    "__metadata__",
+                    .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
+                ))
         }
         var offset = 0
         for it in items {
@@ -433,7 +485,10 @@ public enum Safetensors {
             for it in items {
                 if let t = it.tensor {
                     let c = t.rawContiguous()
-                    try writer.append(UnsafeRawBufferPointer(start: c.storage.data.advanced(by: c.offset * c.dtype.byteSize), count: it.byteCount))
+                    try writer.append(
+                        UnsafeRawBufferPointer(
+                            start: c.storage.data.advanced(by: c.offset * c.dtype.byteSize),
+                            count: it.byteCount))
                 } else if let r = it.raw {
                     try r.withUnsafeBytes { try writer.append($0) }
                 }
@@ -455,10 +510,15 @@ final class AtomicFileWriter {
     init(url: URL) throws {
         self.url = url
         let dir = url.deletingLastPathComponent().path
-        tempPath = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        tempPath =
+            dir + "/." + url.lastPathComponent
+            + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else {
-            throw LatticeError(.io, "\(url.path): cannot create temporary file \(tempPath) (\(String(cString: strerror(errno))))")
+            throw LatticeError(
+                .io,
+                "\(url.path): cannot create temporary file \(tempPath) (\(String(cString: strerror(errno))))"
+            )
         }
     }
 
@@ -469,7 +529,8 @@ final class AtomicFileWriter {
             let n = write(fd, base + done, buffer.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw LatticeError(.io, "\(url.path): write failed (\(String(cString: strerror(errno))))")
+                throw LatticeError(
+                    .io, "\(url.path): write failed (\(String(cString: strerror(errno))))")
             }
             done += n
         }
@@ -478,11 +539,15 @@ final class AtomicFileWriter {
     func commit() throws {
         guard fsync(fd) == 0, close(fd) == 0 else {
             fd = -1
-            throw LatticeError(.io, "\(url.path): cannot flush (\(String(cString: strerror(errno))))")
+            throw LatticeError(
+                .io, "\(url.path): cannot flush (\(String(cString: strerror(errno))))")
         }
         fd = -1
         guard rename(tempPath, url.path) == 0 else {
-            throw LatticeError(.io, "\(url.path): cannot rename temporary file into place (\(String(cString: strerror(errno))))")
+            throw LatticeError(
+                .io,
+                "\(url.path): cannot rename temporary file into place (\(String(cString: strerror(errno))))"
+            )
         }
     }
 
