@@ -9,4 +9,5 @@ let allBenchmarks: [Benchmark] = [
     ElementwiseBench.benchmarks,
     ConvBench.benchmarks,
     SafetensorsBench.benchmarks,
+    ModelsBench.benchmarks,
 ].flatMap { $0 }
