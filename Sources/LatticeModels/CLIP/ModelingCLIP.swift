@@ -244,14 +244,13 @@ public final class CLIPTextTransformer: Module {
         // Pooling as transformers: the legacy eos id 2 means "the largest id" (argmax); any
         // other eos id pools the first position holding it.
         let rows = (0..<b).map { bi -> Tensor in
-            let row = ids[(bi * l)..<((bi + 1) * l)]
-            let pos: Int
+            let row = Array(ids[(bi * l)..<((bi + 1) * l)])
+            var pos = 0
             if config.eosTokenId == 2 {
-                pos =
-                    row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! - bi
-                    * l
+                // argmax, first maximum on ties (as torch.argmax)
+                for j in row.indices where row[j] > row[pos] { pos = j }
             } else {
-                pos = (row.firstIndex(of: config.eosTokenId) ?? (bi * l)) - bi * l
+                pos = row.firstIndex(of: config.eosTokenId) ?? 0
             }
             return last.select(0, bi).select(0, pos).unsqueeze(0)  // [1, C]
         }

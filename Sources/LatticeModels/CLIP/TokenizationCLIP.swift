@@ -113,7 +113,8 @@ public final class CLIPTokenizer: Sendable {
                 scalar = 256 + extra
                 extra += 1
             }
-            table[Int(b)] = Character(Unicode.Scalar(scalar)!)
+            // Scalars 0x21...0x143 are all valid, so the fallback never fires.
+            table[Int(b)] = Character(Unicode.Scalar(scalar) ?? " ")
         }
         return table
     }
