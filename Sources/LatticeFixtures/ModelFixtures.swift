@@ -123,4 +123,20 @@ enum ModelFixtures {
         out["open_clip_ids"] = Tensor(int32: openClip, shape: [cfg.prompts.count, cfg.maxLength])
         return out
     }
+
+    /// `SparseStructureFlowModel(x, t, cond)`: `v`, plus the optional `dbg_t_emb` and
+    /// `dbg_block<i>_out` intermediates.
+    static func sparseStructureFlow(_ f: Fixture) throws -> [String: any FixtureValue] {
+        let model = try SparseStructureFlowModel(try f.config(SparseStructureFlowModel.Config.self))
+        try model.load(f.params, source: f.url.path)
+        let t = try f.input("t")
+        var out: [String: any FixtureValue] = [:]
+        try withNoGrad {
+            out["v"] = model(
+                try f.input("x"), t: t, cond: try f.input("cond"),
+                blockOutputs: { i, h in out["dbg_block\(i)_out"] = h })
+            out["dbg_t_emb"] = model.tEmbedder(t)
+        }
+        return out
+    }
 }

@@ -18,7 +18,8 @@ struct ModelFixtureTests {
             "trellis__timestep_embedder", "trellis__ape_c64", "trellis__ape_c70",
             "dinov2__vitreg_square", "dinov2__vitreg_posinterp",
             "dinov2__interpolate_pos_encoding_518", "clip__text_model_small",
-            "clip__tokenizer_bpe",
+            "clip__tokenizer_bpe", "trellis__ss_flow_small",
+            "trellis__ss_flow_qk_rms_norm_cross", "trellis__ss_flow_fp16",
         ])
     func parity(_ name: String) throws {
         let report = FixtureRunner.check(

@@ -1,4 +1,5 @@
-// microsoft/TRELLIS@6b0d647:trellis/modules/transformer/blocks.py (AbsolutePositionEmbedder so far).
+// microsoft/TRELLIS@6b0d647:trellis/modules/transformer/blocks.py (AbsolutePositionEmbedder,
+// FeedForwardNet).
 import Foundation
 import LatticeNN
 import LatticeTensor
@@ -65,5 +66,26 @@ public final class AbsolutePositionEmbedder: Module {
             }
         }
         return out
+    }
+}
+
+extension TRELLIS {
+    /// `mlp.2(GELU_tanh(mlp.0(x)))`: TRELLIS's FFN uses the tanh approximation.
+    public final class FeedForwardNet: Module {
+        public let fc1: Linear
+        public let fc2: Linear
+
+        public init(channels: Int, mlpRatio: Double = 4) {
+            let hidden = Int(Double(channels) * mlpRatio)
+            fc1 = Linear(channels, hidden)
+            fc2 = Linear(hidden, channels)
+            super.init()
+            register("mlp.0", fc1)
+            register("mlp.2", fc2)
+        }
+
+        public func callAsFunction(_ x: Tensor) -> Tensor {
+            fc2(fc1(x).gelu(approximate: .tanh))
+        }
     }
 }
