@@ -60,3 +60,22 @@ public final class Conv2d: Module {
         conv2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: 0)
     }
 }
+
+public final class Conv3d: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
+    public init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
+        self.stride = stride
+        self.padding = padding
+        weight = Parameter(Tensor(zeros: [outChannels, inChannels, kernelSize, kernelSize, kernelSize]))
+        self.bias = bias ? Parameter(Tensor(zeros: [outChannels])) : nil
+        super.init()
+        register("weight", weight)
+        if let b = self.bias { register("bias", b) }
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        conv3d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding)
+    }
+}
