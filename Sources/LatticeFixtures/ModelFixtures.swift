@@ -139,4 +139,22 @@ enum ModelFixtures {
         }
         return out
     }
+
+    /// `SparseStructureEncoder(x, sample_posterior=False, return_raw=True)`: `mean`, `logvar`.
+    static func sparseStructureEncoder(_ f: Fixture) throws -> [String: any FixtureValue] {
+        let model = try SparseStructureEncoder(try f.config(SparseStructureEncoder.Config.self))
+        try model.load(f.params, source: f.url.path)
+        let x = try f.input("x")
+        let (mean, logvar) = withNoGrad { model(x) }
+        return ["mean": mean, "logvar": logvar]
+    }
+
+    /// `SparseStructureDecoder(z)`: `logits` and the occupied `coords` (b, x, y, z).
+    static func sparseStructureDecoder(_ f: Fixture) throws -> [String: any FixtureValue] {
+        let model = try SparseStructureDecoder(try f.config(SparseStructureDecoder.Config.self))
+        try model.load(f.params, source: f.url.path)
+        let z = try f.input("z")
+        let logits = withNoGrad { model(z) }
+        return ["logits": logits, "coords": SparseStructureDecoder.occupiedCoordinates(logits)]
+    }
 }

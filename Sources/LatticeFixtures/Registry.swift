@@ -19,6 +19,8 @@ extension FixtureRegistry {
         .casePrefix("dinov2__interpolate_pos_encoding", ModelFixtures.dinoInterpolatePosEncoding),
         .casePrefix("dinov2__vitreg", ModelFixtures.dinoVisionTransformer),
         .casePrefix("trellis__ape", ModelFixtures.absolutePositionEmbedder),
+        .casePrefix("trellis__ss_decoder", ModelFixtures.sparseStructureDecoder),
+        .casePrefix("trellis__ss_encoder", ModelFixtures.sparseStructureEncoder),
         .casePrefix("trellis__ss_flow", ModelFixtures.sparseStructureFlow),
         .casePrefix("trellis__timestep_embedder", ModelFixtures.timestepEmbedder),
     ]

@@ -19,7 +19,8 @@ struct ModelFixtureTests {
             "dinov2__vitreg_square", "dinov2__vitreg_posinterp",
             "dinov2__interpolate_pos_encoding_518", "clip__text_model_small",
             "clip__tokenizer_bpe", "trellis__ss_flow_small",
-            "trellis__ss_flow_qk_rms_norm_cross", "trellis__ss_flow_fp16",
+            "trellis__ss_flow_qk_rms_norm_cross", "trellis__ss_flow_fp16", "trellis__ss_encoder",
+            "trellis__ss_decoder",
         ])
     func parity(_ name: String) throws {
         let report = FixtureRunner.check(
