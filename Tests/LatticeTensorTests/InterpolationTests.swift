@@ -104,6 +104,13 @@ private func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
         #expect(
             interpolate(z, size: [2, 3], mode: .bicubic, antialias: true).toFloats() == z.toFloats()
         )
+        // Upsampling 2 -> 4: support 2, filter at distances from centres 0.25 and 0.75, cut at
+        // the border and renormalised: [-0.0703125 / 0.796875, 0.2265625 / 1.09375, ...].
+        let ramp = Tensor([0, 1], shape: [1, 1, 1, 2])
+        let up = interpolate(ramp, size: [1, 4], mode: .bicubic, antialias: true)
+        let e0: Float = -0.0703125 / 0.796875
+        let e1: Float = 0.2265625 / 1.09375
+        #expect(maxAbsDiff(up.toFloats(), [e0, e1, 1 - e1, 1 - e0]) < 1e-6)
         // Antialiased upsampling keeps constants (weights are normalised).
         let ones = Tensor(full: [1, 1, 3, 3], value: 2)
         let u = interpolate(ones, size: [5, 7], mode: .bicubic, antialias: true)

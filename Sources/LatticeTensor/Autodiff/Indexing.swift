@@ -205,7 +205,8 @@ extension Tensor {
     }
 
     /// torch.unique on 1-D int32/int64 keys: sorted distinct values (same dtype), and optionally
-    /// the int64 inverse map (values[inverse] == self) and int64 counts.
+    /// the int64 inverse map (values[inverse] == self) and int64 counts. Values always come back
+    /// sorted (`sorted` is accepted for parity: torch's CPU unique sorts integer keys anyway).
     public func unique(
         sorted: Bool = true, returnInverse: Bool = false, returnCounts: Bool = false
     ) -> (values: Tensor, inverse: Tensor?, counts: Tensor?) {

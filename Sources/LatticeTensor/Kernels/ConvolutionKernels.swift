@@ -67,16 +67,22 @@ enum ConvKernels {
         var cg = g.cGeometry
         let p = g.outputVolume
         let rows = g.patchRows
-        // Enough tiles for every thread, each within the scratch budget.
-        let perThread = (p + Parallel.threadCount - 1) / Parallel.threadCount
-        let tile = Swift.max(
-            1, Swift.min(g.tileColumns(bytes: tileBytes), Swift.max(perThread, 32)))
-        let tiles = (p + tile - 1) / tile
-        let tasks = g.batch * g.groups * tiles
+        // Tiles within the scratch budget, their count rounded up to a multiple of the thread
+        // count (over all images and groups) so that workers get equal shares.
+        let threads = Parallel.threadCount
+        let images = g.batch * g.groups
+        let maxTile = g.tileColumns(bytes: tileBytes)
+        var tiles = (p + maxTile - 1) / maxTile
+        let rounded = ((images * tiles + threads - 1) / threads) * threads
+        tiles = Swift.max(tiles, Swift.min((rounded + images - 1) / images, (p + 31) / 32))
+        let tile = (p + tiles - 1) / tiles
+        tiles = (p + tile - 1) / tile
+        let tasks = images * tiles
         let workers = Swift.min(Parallel.threadCount, tasks)
         Parallel.run(chunks: workers) { worker in
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * tile)
-            defer { col.deallocate() }
+            let scratch = Storage(byteCount: rows * tile * 4)
+            defer { withExtendedLifetime(scratch) {} }
+            let col = scratch.data.assumingMemoryBound(to: Float.self)
             var task = worker
             while task < tasks {
                 let t = task % tiles
@@ -105,8 +111,10 @@ enum ConvKernels {
         let p = g.outputVolume
         let rows = g.patchRows
         let tile = g.tileColumns(bytes: 4 * tileBytes)
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * tile)
-        defer { col.deallocate() }
+        // Scratch as Storage, so MemoryStats (and benchmarks' extra-memory numbers) see it.
+        let scratch = Storage(byteCount: rows * tile * 4)
+        defer { withExtendedLifetime(scratch) {} }
+        let col = scratch.data.assumingMemoryBound(to: Float.self)
         // Tiles overlap in the input, so they run in order; the GEMM and the channel-disjoint
         // scatter are what run in parallel.
         for n in 0..<g.batch {
@@ -142,8 +150,10 @@ enum ConvKernels {
         let p = g.outputVolume
         let rows = g.patchRows
         let tile = g.tileColumns(bytes: 4 * tileBytes)
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * tile)
-        defer { col.deallocate() }
+        // Scratch as Storage, so MemoryStats (and benchmarks' extra-memory numbers) see it.
+        let scratch = Storage(byteCount: rows * tile * 4)
+        defer { withExtendedLifetime(scratch) {} }
+        let col = scratch.data.assumingMemoryBound(to: Float.self)
         gw.initialize(repeating: 0, count: g.outChannels * rows)
         for n in 0..<g.batch {
             for gi in 0..<g.groups {
