@@ -72,7 +72,7 @@ public struct CLIPTextConfig: Codable, Sendable {
 }
 
 /// Token plus learned absolute position embeddings.
-public final class CLIPTextEmbeddings: Module {
+public final class CLIPTextEmbeddings: Module, @unchecked Sendable {
     public let tokenEmbedding: Embedding
     public let positionEmbedding: Embedding
 
@@ -93,7 +93,7 @@ public final class CLIPTextEmbeddings: Module {
 }
 
 /// Multi-head attention with separate q/k/v projections and `out_proj`.
-public final class CLIPAttention: Module {
+public final class CLIPAttention: Module, @unchecked Sendable {
     public let numHeads: Int
     public let headDim: Int
     public let kProj: Linear
@@ -130,7 +130,7 @@ public final class CLIPAttention: Module {
 }
 
 /// `fc2(act(fc1(x)))`; the activation is the config's `hidden_act`.
-public final class CLIPMLP: Module {
+public final class CLIPMLP: Module, @unchecked Sendable {
     public let fc1: Linear
     public let fc2: Linear
     public let hiddenAct: String
@@ -155,7 +155,7 @@ public final class CLIPMLP: Module {
 }
 
 /// Pre-LN encoder layer: attention then MLP, each with a residual.
-public final class CLIPEncoderLayer: Module {
+public final class CLIPEncoderLayer: Module, @unchecked Sendable {
     public let selfAttn: CLIPAttention
     public let layerNorm1: LayerNorm
     public let mlp: CLIPMLP
@@ -181,7 +181,7 @@ public final class CLIPEncoderLayer: Module {
 }
 
 /// The stack of encoder layers (`encoder.layers.<i>`).
-public final class CLIPEncoder: Module {
+public final class CLIPEncoder: Module, @unchecked Sendable {
     public let layers: [CLIPEncoderLayer]
 
     public init(_ config: CLIPTextConfig) throws {
@@ -196,7 +196,7 @@ public final class CLIPEncoder: Module {
 }
 
 /// Embeddings, causal encoder, final LayerNorm and EOS pooling.
-public final class CLIPTextTransformer: Module {
+public final class CLIPTextTransformer: Module, @unchecked Sendable {
     public let config: CLIPTextConfig
     public let embeddings: CLIPTextEmbeddings
     public let encoder: CLIPEncoder
@@ -259,7 +259,7 @@ public final class CLIPTextTransformer: Module {
 }
 
 /// `CLIPTextModel`: the text tower under the `text_model.` key prefix of hub checkpoints.
-public final class CLIPTextModel: Module {
+public final class CLIPTextModel: Module, @unchecked Sendable {
     public let textModel: CLIPTextTransformer
 
     public init(_ config: CLIPTextConfig) throws {

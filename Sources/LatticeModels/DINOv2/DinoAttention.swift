@@ -5,7 +5,7 @@ import LatticeTensor
 
 extension DINOv2 {
     /// Multi-head self-attention with a fused `qkv` projection and output `proj`.
-    public final class Attention: Module {
+    public final class Attention: Module, @unchecked Sendable {
         public let numHeads: Int
         public let qkv: Linear
         public let proj: Linear

@@ -5,7 +5,7 @@ import LatticeTensor
 
 extension DINOv2 {
     /// Pre-LN transformer block: `x += ls1(attn(norm1(x))); x += ls2(mlp(norm2(x)))`.
-    public final class Block: Module {
+    public final class Block: Module, @unchecked Sendable {
         public let norm1: LayerNorm
         public let attn: Attention
         /// nil when `init_values` is None (upstream uses nn.Identity, no `gamma` key).

@@ -4,7 +4,7 @@ import LatticeTensor
 
 extension DINOv2 {
     /// Per-channel residual scaling `x * gamma`.
-    public final class LayerScale: Module {
+    public final class LayerScale: Module, @unchecked Sendable {
         public let gamma: Parameter
 
         public init(_ dim: Int, initValues: Float) {

@@ -4,7 +4,7 @@ import LatticeTensor
 
 extension DINOv2 {
     /// `fc2(GELU(fc1(x)))` with exact (erf) GELU.
-    public final class Mlp: Module {
+    public final class Mlp: Module, @unchecked Sendable {
         public let fc1: Linear
         public let fc2: Linear
 

@@ -4,14 +4,15 @@ import LatticeTensor
 
 extension DINOv2 {
     /// Image to patch tokens: a `patch_size` x `patch_size` stride-`patch_size` conv (`proj`).
-    public final class PatchEmbed: Module {
+    public final class PatchEmbed: Module, @unchecked Sendable {
         public let patchSize: Int
         public let proj: Conv2d
 
         public init(patchSize: Int, inChans: Int, embedDim: Int) {
             self.patchSize = patchSize
             proj = Conv2d(
-                inChannels: inChans, outChannels: embedDim, kernelSize: patchSize, stride: patchSize)
+                inChannels: inChans, outChannels: embedDim, kernelSize: patchSize, stride: patchSize
+            )
             super.init()
             register("proj", proj)
         }

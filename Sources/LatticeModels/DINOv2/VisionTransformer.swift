@@ -3,7 +3,7 @@ import LatticeNN
 import LatticeTensor
 
 /// The DINOv2 ViT (with optional register tokens), as built by the torch-hub entry points.
-public final class DinoVisionTransformer: Module {
+public final class DinoVisionTransformer: Module, @unchecked Sendable {
     /// Constructor kwargs of `DinoVisionTransformer.__init__`, keyed as upstream. Missing keys
     /// take the upstream defaults; `block_fn`/`embed_layer`/`act_layer` are fixed to the hub's.
     public struct Config: Codable, Sendable {

@@ -6,7 +6,7 @@ import LatticeTensor
 
 extension TRELLIS {
     /// Per-head "RMS" norm: an L2 normalisation of each head vector, times `gamma[H, D] * sqrt(D)`.
-    public final class MultiHeadRMSNorm: Module {
+    public final class MultiHeadRMSNorm: Module, @unchecked Sendable {
         public let gamma: Parameter
         public let scale: Float
 
@@ -25,7 +25,7 @@ extension TRELLIS {
 
     /// Multi-head self- (`to_qkv`) or cross- (`to_q`, `to_kv`) attention with optional per-head
     /// q/k RMS norms, then `to_out`.
-    public final class MultiHeadAttention: Module {
+    public final class MultiHeadAttention: Module, @unchecked Sendable {
         public enum Kind: Sendable { case selfAttention, crossAttention }
 
         public let kind: Kind

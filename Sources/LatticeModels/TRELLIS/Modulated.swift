@@ -5,7 +5,7 @@ import LatticeTensor
 extension TRELLIS {
     /// DiT block with adaLN on self-attention and MLP, and unmodulated cross-attention.
     /// LayerNorm32 computes in float32, which is every LayerNorm here.
-    public final class ModulatedTransformerCrossBlock: Module {
+    public final class ModulatedTransformerCrossBlock: Module, @unchecked Sendable {
         public let norm1: LayerNorm
         public let norm2: LayerNorm
         public let norm3: LayerNorm

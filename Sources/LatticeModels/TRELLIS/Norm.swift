@@ -5,7 +5,7 @@ import LatticeTensor
 
 extension TRELLIS {
     /// LayerNorm over the channel axis of [N, C, *] (eps 1e-5, affine), in float32.
-    public final class ChannelLayerNorm32: Module {
+    public final class ChannelLayerNorm32: Module, @unchecked Sendable {
         public let weight: Parameter
         public let bias: Parameter
         public let eps: Float
@@ -32,7 +32,7 @@ extension TRELLIS {
     }
 
     /// GroupNorm with 32 groups (eps 1e-5, affine), in float32.
-    public final class GroupNorm32: Module {
+    public final class GroupNorm32: Module, @unchecked Sendable {
         public let weight: Parameter
         public let bias: Parameter
 

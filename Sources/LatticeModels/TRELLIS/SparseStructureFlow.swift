@@ -5,7 +5,7 @@ import LatticeNN
 import LatticeTensor
 
 /// Embeds scalar diffusion timesteps (already scaled by 1000) as sinusoids followed by an MLP.
-public final class TimestepEmbedder: Module {
+public final class TimestepEmbedder: Module, @unchecked Sendable {
     /// Constructor arguments, keyed as upstream.
     public struct Config: Codable, Sendable {
         public var hiddenSize: Int
@@ -75,7 +75,7 @@ public final class TimestepEmbedder: Module {
 
 /// The sparse-structure flow DiT: dense [B, C, R, R, R] latents, velocity prediction
 /// conditioned on timesteps (x1000) and a token sequence.
-public final class SparseStructureFlowModel: Module {
+public final class SparseStructureFlowModel: Module, @unchecked Sendable {
     /// Constructor kwargs, keyed as the checkpoints' `ckpts/ss_flow_*.json` `args`.
     public struct Config: Codable, Sendable {
         public var resolution: Int

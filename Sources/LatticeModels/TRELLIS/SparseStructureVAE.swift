@@ -5,7 +5,7 @@ import LatticeTensor
 
 extension TRELLIS {
     /// The channel norm a VAE config names: "layer" (ChannelLayerNorm32) or "group" (GroupNorm32).
-    public final class NormLayer: Module {
+    public final class NormLayer: Module, @unchecked Sendable {
         let layer: ChannelLayerNorm32?
         let group: GroupNorm32?
 
@@ -34,7 +34,7 @@ extension TRELLIS {
     }
 
     /// `h = conv2(silu(norm2(conv1(silu(norm1(x)))))) + skip(x)`.
-    public final class ResBlock3d: Module {
+    public final class ResBlock3d: Module, @unchecked Sendable {
         public let norm1: NormLayer
         public let norm2: NormLayer
         public let conv1: Conv3d
@@ -67,7 +67,7 @@ extension TRELLIS {
     }
 
     /// Halves each spatial axis with a k2 s2 conv (`conv`).
-    public final class DownsampleBlock3d: Module {
+    public final class DownsampleBlock3d: Module, @unchecked Sendable {
         public let conv: Conv3d
 
         public init(inChannels: Int, outChannels: Int) {
@@ -81,7 +81,7 @@ extension TRELLIS {
     }
 
     /// Doubles each spatial axis: conv to 8x channels, then `pixel_shuffle_3d`.
-    public final class UpsampleBlock3d: Module {
+    public final class UpsampleBlock3d: Module, @unchecked Sendable {
         public let conv: Conv3d
 
         public init(inChannels: Int, outChannels: Int) {
@@ -131,7 +131,7 @@ extension TRELLIS {
 }
 
 /// Occupancy grid [B, in, R, R, R] -> latent mean / logvar [B, latent, R/2^k, ...].
-public final class SparseStructureEncoder: Module {
+public final class SparseStructureEncoder: Module, @unchecked Sendable {
     public typealias Config = TRELLIS.SparseStructureVAEConfig
 
     public let inputLayer: Conv3d
@@ -192,7 +192,7 @@ public final class SparseStructureEncoder: Module {
 }
 
 /// Latent [B, latent, r, r, r] -> occupancy logits [B, out, R, R, R] (occupied iff logit > 0).
-public final class SparseStructureDecoder: Module {
+public final class SparseStructureDecoder: Module, @unchecked Sendable {
     public typealias Config = TRELLIS.SparseStructureVAEConfig
 
     public let inputLayer: Conv3d

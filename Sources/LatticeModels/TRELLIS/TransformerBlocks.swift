@@ -6,7 +6,7 @@ import LatticeTensor
 
 /// Fixed sin/cos embedding of integer coordinates, laid out `[x_sin, x_cos, y_sin, y_cos, ...]`
 /// and zero-padded to `channels`. Has no parameters.
-public final class AbsolutePositionEmbedder: Module {
+public final class AbsolutePositionEmbedder: Module, @unchecked Sendable {
     /// Constructor arguments, keyed as upstream.
     public struct Config: Codable, Sendable {
         public var channels: Int
@@ -71,7 +71,7 @@ public final class AbsolutePositionEmbedder: Module {
 
 extension TRELLIS {
     /// `mlp.2(GELU_tanh(mlp.0(x)))`: TRELLIS's FFN uses the tanh approximation.
-    public final class FeedForwardNet: Module {
+    public final class FeedForwardNet: Module, @unchecked Sendable {
         public let fc1: Linear
         public let fc2: Linear
 
