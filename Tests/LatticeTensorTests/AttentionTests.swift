@@ -2,6 +2,7 @@
 // differences, and its own building blocks (tile GEMM, vectorised exp2).
 import CLatticeKernels
 import Foundation
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor
