@@ -14,5 +14,9 @@ extension FixtureRegistry {
     /// Every registered handler, one line each.
     static let handlers: [FixtureHandlerEntry] = [
         // .casePrefix("<group>__<case prefix>", <Group>Fixtures.<handler>),
+        .casePrefix("camera__utils3d_render_utils", RenderFixtures.cameras),
+        .casePrefix("gsplat__", RenderFixtures.gsplat),
+        .casePrefix("vggt__pose_encoding", RenderFixtures.vggtPoseEncoding),
+        .casePrefix("vggt__unproject_depth", RenderFixtures.vggtUnprojectDepth),
     ]
 }

@@ -45,6 +45,15 @@ public func matrixToQuaternion(_ m: [Double]) -> SIMD4<Double> {
 public struct VGGTCamera: Sendable, Equatable {
     public var extrinsics: [Double]
     public var intrinsics: [Double]
+
+    /// A camera from 12 extrinsic and 9 intrinsic values (row-major).
+    public init(extrinsics: [Double], intrinsics: [Double]) {
+        precondition(
+            extrinsics.count == 12 && intrinsics.count == 9,
+            "VGGTCamera: \(extrinsics.count) extrinsics (12) and \(intrinsics.count) intrinsics (9)")
+        self.extrinsics = extrinsics
+        self.intrinsics = intrinsics
+    }
 }
 
 /// Decodes one 9-D pose encoding [tx, ty, tz, qx, qy, qz, qw, fov_h, fov_w] for an image of

@@ -81,17 +81,20 @@ func evaluateHit(_ inp: UnsafePointer<Float>, conics: UnsafePointer<Float>, opac
 }
 
 /// Composites the Gaussians `ids` (front to back) at pixel (x, y) of camera `camera`; calls
-/// `hit` for every contribution with its transmittance filled in. Returns (rgb, final T, Σ w z).
+/// `hit` for every contribution with its transmittance filled in. Returns (rgb, final T, Σ w z,
+/// Σ w). Σ w equals 1 - T mathematically; expected depth divides by it because 1 - T loses the
+/// low bits of a small alpha (gsplat's reference agrees with Σ w to float precision).
 @inline(__always)
 func compositePixel(
     _ r: UnsafeRasterPointers, ids: UnsafeBufferPointer<Int32>, x: Int, y: Int,
     hit: (PixelHit) -> Void
-) -> (SIMD3<Float>, Float, Float) {
+) -> (SIMD3<Float>, Float, Float, Float) {
     let px = Float(x) + 0.5
     let py = Float(y) + 0.5
     var t: Float = 1
     var rgb = SIMD3<Float>()
     var depth: Float = 0
+    var weights: Float = 0
     for id in ids {
         let g = Int(id)
         guard var h = evaluateHit(r.means2d, conics: r.conics, opacities: r.opacities, g: g, px: px, py: py)
@@ -101,11 +104,12 @@ func compositePixel(
         let w = h.alpha * t
         rgb += SIMD3(r.colors[g * 3], r.colors[g * 3 + 1], r.colors[g * 3 + 2]) * w
         depth += r.depths[g] * w
+        weights += w
         h.transmittance = t
         hit(h)
         t = next
     }
-    return (rgb, t, depth)
+    return (rgb, t, depth, weights)
 }
 
 /// Raw pointers into `RasterInputs`, valid inside `withPointers`.
@@ -151,7 +155,7 @@ extension RasterInputs {
 func storePixel(
     _ o: UnsafeMutablePointer<Float>, alpha: UnsafeMutablePointer<Float>,
     depth: UnsafeMutablePointer<Float>, pixel p: Int, rgb: SIMD3<Float>, t: Float, z: Float,
-    background bg: SIMD3<Float>
+    weights: Float, background bg: SIMD3<Float>
 ) {
     let c = rgb + bg * t
     o[p * 3] = c.x
@@ -159,7 +163,7 @@ func storePixel(
     o[p * 3 + 2] = c.z
     let a = 1 - t
     alpha[p] = a
-    depth[p] = z / max(a, 1e-10)
+    depth[p] = z / max(weights, 1e-10)
 }
 
 /// Renders every pixel of every camera with tiles in parallel (gsplat `rasterize_to_pixels`).
@@ -192,10 +196,10 @@ public func rasterizeToPixels(_ inputs: RasterInputs, tiles: TileIntersections) 
                             let ty = tile / tiles.tileWidth
                             for y in (ty * ts)..<min(h, ty * ts + ts) {
                                 for x in (tx * ts)..<min(w, tx * ts + ts) {
-                                    let (c, t, z) = compositePixel(r, ids: list, x: x, y: y) { _ in }
+                                    let (c, t, z, ws) = compositePixel(r, ids: list, x: x, y: y) { _ in }
                                     storePixel(
                                         o, alpha: a, depth: d, pixel: (camera * h + y) * w + x,
-                                        rgb: c, t: t, z: z, background: bg)
+                                        rgb: c, t: t, z: z, weights: ws, background: bg)
                                 }
                             }
                         }
@@ -245,7 +249,7 @@ public func rasterizeToPixelsReference(_ inputs: RasterInputs, radii: [Int32], t
                         let (da, db) = (inputs.depths[Int($0)], inputs.depths[Int($1)])
                         return da != db ? da < db : $0 < $1
                     }
-                    let (c, t, z) = list.withUnsafeBufferPointer {
+                    let (c, t, z, ws) = list.withUnsafeBufferPointer {
                         compositePixel(r, ids: $0, x: x, y: y) { _ in }
                     }
                     rgb.withUnsafeMutableBufferPointer { o in
@@ -254,7 +258,7 @@ public func rasterizeToPixelsReference(_ inputs: RasterInputs, radii: [Int32], t
                                 storePixel(
                                     o.baseAddress!, alpha: a.baseAddress!, depth: d.baseAddress!,
                                     pixel: (camera * h + y) * w + x, rgb: c, t: t, z: z,
-                                    background: bg)
+                                    weights: ws, background: bg)
                             }
                         }
                     }
@@ -283,7 +287,6 @@ public func rasterizeToPixelsBackward(
     let parts = max(1, min(Parallel.threadCount, totalTiles))
     // Per part: [C*N, 10] = means2d 2, conic 3, opacity 1, colour 3, depth 1.
     let stride = 10
-    var acc = [[Double]](repeating: [], count: parts)
     var maxList = 0
     for i in 0..<totalTiles {
         maxList = max(maxList, tiles.range(camera: i / tilesPerCamera, tile: i % tilesPerCamera).count)
@@ -313,7 +316,7 @@ public func rasterizeToPixelsBackward(
                             for x in (tx * ts)..<min(w, tx * ts + ts) {
                                 let p = (camera * h + y) * w + x
                                 hits.removeAll(keepingCapacity: true)
-                                let (_, tFinalF, zAcc) = compositePixel(r, ids: list, x: x, y: y) {
+                                let (_, tFinalF, zAcc, wSum) = compositePixel(r, ids: list, x: x, y: y) {
                                     hits.append($0)
                                 }
                                 if hits.isEmpty { continue }
@@ -325,13 +328,13 @@ public func rasterizeToPixelsBackward(
                                 var gA = gradAlpha.map { Double($0[p]) } ?? 0
                                 var gZ = 0.0
                                 if let gradDepth {
-                                    let a = 1 - Double(tFinalF)
-                                    let aF = Double(1 - tFinalF)
+                                    // depth = Σ w z / Σ w with Σ w = 1 - T: the denominator's
+                                    // gradient goes through alpha.
+                                    let aF = Double(wSum)
                                     let denom = max(aF, 1e-10)
                                     let gd = Double(gradDepth[p])
                                     gZ = gd / denom
                                     if aF > 1e-10 { gA -= gd * Double(zAcc) / (denom * denom) }
-                                    _ = a
                                 }
                                 // dL/dT_final from the background and from alpha = 1 - T.
                                 let gTFinal = (gC * bg).sum() - gA
@@ -377,8 +380,6 @@ public func rasterizeToPixelsBackward(
             }
         }
     }
-    _ = acc
-    acc = []
     var total = [Double](repeating: 0, count: cn * stride)
     for part in 0..<parts {
         let base = part * cn * stride
