@@ -9,4 +9,5 @@ let allBenchmarks: [Benchmark] = [
     ElementwiseBench.benchmarks,
     ConvBench.benchmarks,
     SafetensorsBench.benchmarks,
+    RenderBench.benchmarks,
 ].flatMap { $0 }
