@@ -77,8 +77,8 @@ private func randomScene(
         let cams = try orbitCameras(1, width: 24, height: 24, focal: 30, radius: 2)
         let r = try rasterizeGaussians(scene, cameras: cams)
         #expect(r.radii[0] == 0 && r.radii[1] == 0)
-        #expect(r.images.rgb.allSatisfy(\.isFinite))
-        #expect(r.images.depth.allSatisfy(\.isFinite))
+        #expect(r.images.rgb.allSatisfy { $0.isFinite })
+        #expect(r.images.depth.allSatisfy { $0.isFinite })
         let g = rasterizeGaussiansBackward(
             scene, cameras: cams, render: r, gradRGB: [Float](repeating: 1, count: 24 * 24 * 3))
         #expect(g.means[0...2].allSatisfy { $0 == 0 })
