@@ -54,10 +54,11 @@ public enum RenderFixtures {
         let g = rasterizeGaussiansBackward(
             scene, cameras: cameras, settings: settings, render: r, gradRGB: weights)
         let opacitiesView = r.raster.opacities
-        // gsplat evaluates SH only for visible Gaussians (masks = radii > 0); culled rows are 0.
+        // gsplat evaluates SH only for visible Gaussians (masks = radii > 0): culled rows read
+        // max(0 + 0.5, 0) = 0.5.
         var colorsView = r.raster.colors
         for g in 0..<(c * n) where r.radii[g * 2] == 0 || r.radii[g * 2 + 1] == 0 {
-            for ch in 0..<3 { colorsView[g * 3 + ch] = 0 }
+            for ch in 0..<3 { colorsView[g * 3 + ch] = 0.5 }
         }
         let tiles = r.tiles
         func d(_ v: [Double], _ shape: [Int]) -> DoubleTensor { DoubleTensor(v, shape: shape) }

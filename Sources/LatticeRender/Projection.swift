@@ -42,7 +42,7 @@ public func quatScaleToCovariance<T: SplatReal>(quat q: [T], scale s: [T]) -> [T
     var c = [T](repeating: T(0), count: 9)
     for i in 0..<3 {
         for j in 0..<3 {
-            c[i * 3 + j] = m[i * 3] * m[j * 3] + m[i * 3 + 1] * m[j * 3 + 1] + m[i * 3 + 2] * m[j * 3 + 2]
+            c[i * 3 + j] = dot3(m[i * 3], m[i * 3 + 1], m[i * 3 + 2], m[j * 3], m[j * 3 + 1], m[j * 3 + 2])
         }
     }
     return c
@@ -64,6 +64,12 @@ public func quatToRotation<T: SplatReal>(_ q: [T]) -> [T] {
         two * (x * y + w * z), one - two * (x * x + z * z), two * (y * z - w * x),
         two * (x * z - w * y), two * (y * z + w * x), one - two * (x * x + y * y),
     ]
+}
+
+/// a·b for 3-vectors as torch's small GEMMs run it: a0 b0, then two fused multiply-adds.
+@inline(__always)
+func dot3<T: SplatReal>(_ a0: T, _ a1: T, _ a2: T, _ b0: T, _ b1: T, _ b2: T) -> T {
+    (a0 * b0).fusedAdding(a1, times: b1).fusedAdding(a2, times: b2)
 }
 
 /// A pinhole camera for the rasterizer: OpenCV world-to-camera `viewmat` (4x4 row-major) and
@@ -131,17 +137,19 @@ public func projectGaussian<T: SplatReal>(
         let r0 = T(v[i * 4])
         let r1 = T(v[i * 4 + 1])
         let r2 = T(v[i * 4 + 2])
-        mc[i] = r0 * mean[0] + r1 * mean[1] + r2 * mean[2] + T(v[i * 4 + 3])
+        // torch's einsum runs this as a GEMM with fused multiply-adds; matching it keeps depths
+        // (and so tile sort keys) bit-identical.
+        mc[i] = (r0 * mean[0]).fusedAdding(r1, times: mean[1]).fusedAdding(r2, times: mean[2])
+            + T(v[i * 4 + 3])
         for k in 0..<3 {
-            rs[i * 3 + k] = r0 * covariance[k] + r1 * covariance[3 + k] + r2 * covariance[6 + k]
+            rs[i * 3 + k] = dot3(r0, r1, r2, covariance[k], covariance[3 + k], covariance[6 + k])
         }
     }
     var cc = [T](repeating: T(0), count: 9)
     for i in 0..<3 {
         for l in 0..<3 {
-            cc[i * 3 + l] =
-                rs[i * 3] * T(v[l * 4]) + rs[i * 3 + 1] * T(v[l * 4 + 1]) + rs[i * 3 + 2]
-                * T(v[l * 4 + 2])
+            cc[i * 3 + l] = dot3(
+                rs[i * 3], rs[i * 3 + 1], rs[i * 3 + 2], T(v[l * 4]), T(v[l * 4 + 1]), T(v[l * 4 + 2]))
         }
     }
     let (tx, ty, tz) = (mc[0], mc[1], mc[2])
@@ -167,14 +175,14 @@ public func projectGaussian<T: SplatReal>(
     var jc = [T](repeating: T(0), count: 6)  // J Σc
     for i in 0..<2 {
         for c in 0..<3 {
-            jc[i * 3 + c] = j[i * 3] * cc[c] + j[i * 3 + 1] * cc[3 + c] + j[i * 3 + 2] * cc[6 + c]
+            jc[i * 3 + c] = dot3(j[i * 3], j[i * 3 + 1], j[i * 3 + 2], cc[c], cc[3 + c], cc[6 + c])
         }
     }
     var cov = [T](repeating: T(0), count: 4)  // J Σc Jᵀ
     for i in 0..<2 {
         for l in 0..<2 {
-            cov[i * 2 + l] =
-                jc[i * 3] * j[l * 3] + jc[i * 3 + 1] * j[l * 3 + 1] + jc[i * 3 + 2] * j[l * 3 + 2]
+            cov[i * 2 + l] = dot3(
+                jc[i * 3], jc[i * 3 + 1], jc[i * 3 + 2], j[l * 3], j[l * 3 + 1], j[l * 3 + 2])
         }
     }
     let mx = (T(k[0]) * tx + T(k[1]) * ty + T(k[2]) * tz) / tz

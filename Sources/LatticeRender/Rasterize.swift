@@ -69,7 +69,9 @@ func evaluateHit(_ inp: UnsafePointer<Float>, conics: UnsafePointer<Float>, opac
     let a = conics[g * 3]
     let b = conics[g * 3 + 1]
     let c = conics[g * 3 + 2]
-    let sigma = 0.5 * (a * (dx * dx) + c * (dy * dy)) + b * dx * dy
+    // The CUDA kernel's operation order (it decides the last bits of alpha, and expected depth
+    // divides by 1 - T, which magnifies them at low alpha).
+    let sigma = 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
     if !(sigma >= 0) { return nil }
     let falloff = exp(-sigma)
     let raw = opacities[g] * falloff
@@ -82,8 +84,7 @@ func evaluateHit(_ inp: UnsafePointer<Float>, conics: UnsafePointer<Float>, opac
 
 /// Composites the Gaussians `ids` (front to back) at pixel (x, y) of camera `camera`; calls
 /// `hit` for every contribution with its transmittance filled in. Returns (rgb, final T, Σ w z,
-/// Σ w). Σ w equals 1 - T mathematically; expected depth divides by it because 1 - T loses the
-/// low bits of a small alpha (gsplat's reference agrees with Σ w to float precision).
+/// Σ w).
 @inline(__always)
 func compositePixel(
     _ r: UnsafeRasterPointers, ids: UnsafeBufferPointer<Int32>, x: Int, y: Int,
@@ -155,7 +156,7 @@ extension RasterInputs {
 func storePixel(
     _ o: UnsafeMutablePointer<Float>, alpha: UnsafeMutablePointer<Float>,
     depth: UnsafeMutablePointer<Float>, pixel p: Int, rgb: SIMD3<Float>, t: Float, z: Float,
-    weights: Float, background bg: SIMD3<Float>
+    background bg: SIMD3<Float>
 ) {
     let c = rgb + bg * t
     o[p * 3] = c.x
@@ -163,7 +164,8 @@ func storePixel(
     o[p * 3 + 2] = c.z
     let a = 1 - t
     alpha[p] = a
-    depth[p] = z / max(weights, 1e-10)
+    // gsplat divides by the accumulated alpha 1 - T (not Σ w, equal only in exact arithmetic).
+    depth[p] = z / max(a, 1e-10)
 }
 
 /// Renders every pixel of every camera with tiles in parallel (gsplat `rasterize_to_pixels`).
@@ -196,10 +198,10 @@ public func rasterizeToPixels(_ inputs: RasterInputs, tiles: TileIntersections) 
                             let ty = tile / tiles.tileWidth
                             for y in (ty * ts)..<min(h, ty * ts + ts) {
                                 for x in (tx * ts)..<min(w, tx * ts + ts) {
-                                    let (c, t, z, ws) = compositePixel(r, ids: list, x: x, y: y) { _ in }
+                                    let (c, t, z, _) = compositePixel(r, ids: list, x: x, y: y) { _ in }
                                     storePixel(
                                         o, alpha: a, depth: d, pixel: (camera * h + y) * w + x,
-                                        rgb: c, t: t, z: z, weights: ws, background: bg)
+                                        rgb: c, t: t, z: z, background: bg)
                                 }
                             }
                         }
@@ -249,7 +251,7 @@ public func rasterizeToPixelsReference(_ inputs: RasterInputs, radii: [Int32], t
                         let (da, db) = (inputs.depths[Int($0)], inputs.depths[Int($1)])
                         return da != db ? da < db : $0 < $1
                     }
-                    let (c, t, z, ws) = list.withUnsafeBufferPointer {
+                    let (c, t, z, _) = list.withUnsafeBufferPointer {
                         compositePixel(r, ids: $0, x: x, y: y) { _ in }
                     }
                     rgb.withUnsafeMutableBufferPointer { o in
@@ -258,7 +260,7 @@ public func rasterizeToPixelsReference(_ inputs: RasterInputs, radii: [Int32], t
                                 storePixel(
                                     o.baseAddress!, alpha: a.baseAddress!, depth: d.baseAddress!,
                                     pixel: (camera * h + y) * w + x, rgb: c, t: t, z: z,
-                                    weights: ws, background: bg)
+                                    background: bg)
                             }
                         }
                     }
@@ -316,7 +318,7 @@ public func rasterizeToPixelsBackward(
                             for x in (tx * ts)..<min(w, tx * ts + ts) {
                                 let p = (camera * h + y) * w + x
                                 hits.removeAll(keepingCapacity: true)
-                                let (_, tFinalF, zAcc, wSum) = compositePixel(r, ids: list, x: x, y: y) {
+                                let (_, tFinalF, zAcc, _) = compositePixel(r, ids: list, x: x, y: y) {
                                     hits.append($0)
                                 }
                                 if hits.isEmpty { continue }
@@ -328,9 +330,9 @@ public func rasterizeToPixelsBackward(
                                 var gA = gradAlpha.map { Double($0[p]) } ?? 0
                                 var gZ = 0.0
                                 if let gradDepth {
-                                    // depth = Σ w z / Σ w with Σ w = 1 - T: the denominator's
-                                    // gradient goes through alpha.
-                                    let aF = Double(wSum)
+                                    // depth = Σ w z / (1 - T): the denominator's gradient
+                                    // goes through alpha.
+                                    let aF = Double(1 - tFinalF)
                                     let denom = max(aF, 1e-10)
                                     let gd = Double(gradDepth[p])
                                     gZ = gd / denom

@@ -17,11 +17,16 @@ public protocol SplatReal {
     func squareRoot() -> Self
     /// Exp (upstream `torch.exp`).
     func exponential() -> Self
+    /// self + a b with one rounding (where upstream's GEMM fuses it).
+    func fusedAdding(_ a: Self, times b: Self) -> Self
 }
 
 extension Float: SplatReal {
     public var primal: Double { Double(self) }
     @inline(__always) public func exponential() -> Float { Foundation.exp(self) }
+    @inline(__always) public func fusedAdding(_ a: Float, times b: Float) -> Float {
+        addingProduct(a, b)
+    }
 }
 
 /// A value with derivatives along up to 16 input directions (forward-mode AD).
@@ -66,6 +71,7 @@ public struct SplatDual: SplatReal {
         // d sqrt(x) = dx / (2 sqrt x); at 0 the derivative is dropped instead of made infinite.
         return SplatDual(s, tangent: s > 0 ? tangent / (2 * s) : .zero)
     }
+    @inline(__always) public func fusedAdding(_ a: Self, times b: Self) -> Self { self + a * b }
     @inline(__always) public func exponential() -> Self {
         let e = Foundation.exp(value)
         return SplatDual(e, tangent: tangent * e)
