@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "LatticeNNTests", dependencies: ["LatticeNN"]),
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
         .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
-        .testTarget(name: "LatticeRenderTests", dependencies: ["LatticeRender", "LatticeFixtures"]),
+        .testTarget(
+            name: "LatticeRenderTests", dependencies: ["LatticeRender", "LatticeFixtures"]),
     ]
 )

@@ -150,7 +150,8 @@ public func radicalInverse(base: Int, _ n: Int) -> Double {
 
 /// The `n`-th of `numSamples` Hammersley points in `dim` dimensions: n/numSamples, then Halton.
 public func hammersleySequence(dim: Int, _ n: Int, numSamples: Int) -> [Double] {
-    [Double(n) / Double(numSamples)] + (0..<(dim - 1)).map { radicalInverse(base: haltonPrimes[$0], n) }
+    [Double(n) / Double(numSamples)]
+        + (0..<(dim - 1)).map { radicalInverse(base: haltonPrimes[$0], n) }
 }
 
 /// The `n`-th of `numSamples` Hammersley directions on the sphere as [yaw (phi), pitch (theta)].

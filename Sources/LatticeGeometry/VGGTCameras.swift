@@ -50,7 +50,8 @@ public struct VGGTCamera: Sendable, Equatable {
     public init(extrinsics: [Double], intrinsics: [Double]) {
         precondition(
             extrinsics.count == 12 && intrinsics.count == 9,
-            "VGGTCamera: \(extrinsics.count) extrinsics (12) and \(intrinsics.count) intrinsics (9)")
+            "VGGTCamera: \(extrinsics.count) extrinsics (12) and \(intrinsics.count) intrinsics (9)"
+        )
         self.extrinsics = extrinsics
         self.intrinsics = intrinsics
     }
@@ -63,7 +64,8 @@ public func poseEncodingToExtrinsicsIntrinsics(
 ) throws -> VGGTCamera {
     guard encoding.count == 9 else {
         throw LatticeError(
-            .shapeMismatch, "pose encoding has \(encoding.count) values, expected 9 (absT_quaR_FoV)")
+            .shapeMismatch, "pose encoding has \(encoding.count) values, expected 9 (absT_quaR_FoV)"
+        )
     }
     let q = SIMD4(encoding[3], encoding[4], encoding[5], encoding[6])
     guard (q * q).sum() > 0 else {

@@ -42,7 +42,8 @@ public func quatScaleToCovariance<T: SplatReal>(quat q: [T], scale s: [T]) -> [T
     var c = [T](repeating: T(0), count: 9)
     for i in 0..<3 {
         for j in 0..<3 {
-            c[i * 3 + j] = dot3(m[i * 3], m[i * 3 + 1], m[i * 3 + 2], m[j * 3], m[j * 3 + 1], m[j * 3 + 2])
+            c[i * 3 + j] = dot3(
+                m[i * 3], m[i * 3 + 1], m[i * 3 + 2], m[j * 3], m[j * 3 + 1], m[j * 3 + 2])
         }
     }
     return c
@@ -85,7 +86,8 @@ public struct SplatCamera: Sendable {
         guard viewmat.count == 16, k.count == 9 else {
             throw LatticeError(
                 .shapeMismatch,
-                "SplatCamera: viewmat has \(viewmat.count) values (expected 16), K \(k.count) (expected 9)")
+                "SplatCamera: viewmat has \(viewmat.count) values (expected 16), K \(k.count) (expected 9)"
+            )
         }
         guard width > 0, height > 0 else {
             throw LatticeError(.invalidArgument, "SplatCamera: image size \(width)x\(height)")
@@ -139,7 +141,8 @@ public func projectGaussian<T: SplatReal>(
         let r2 = T(v[i * 4 + 2])
         // torch's einsum runs this as a GEMM with fused multiply-adds; matching it keeps depths
         // (and so tile sort keys) bit-identical.
-        mc[i] = (r0 * mean[0]).fusedAdding(r1, times: mean[1]).fusedAdding(r2, times: mean[2])
+        mc[i] =
+            (r0 * mean[0]).fusedAdding(r1, times: mean[1]).fusedAdding(r2, times: mean[2])
             + T(v[i * 4 + 3])
         for k in 0..<3 {
             rs[i * 3 + k] = dot3(r0, r1, r2, covariance[k], covariance[3 + k], covariance[6 + k])
@@ -149,7 +152,8 @@ public func projectGaussian<T: SplatReal>(
     for i in 0..<3 {
         for l in 0..<3 {
             cc[i * 3 + l] = dot3(
-                rs[i * 3], rs[i * 3 + 1], rs[i * 3 + 2], T(v[l * 4]), T(v[l * 4 + 1]), T(v[l * 4 + 2]))
+                rs[i * 3], rs[i * 3 + 1], rs[i * 3 + 2], T(v[l * 4]), T(v[l * 4 + 1]),
+                T(v[l * 4 + 2]))
         }
     }
     let (tx, ty, tz) = (mc[0], mc[1], mc[2])

@@ -61,7 +61,10 @@ public struct RasterGradients: Sendable {
 
 /// Evaluates Gaussian `g` at pixel centre (px, py): nil when skipped (σ < 0 or alpha < 1/255).
 @inline(__always)
-func evaluateHit(_ inp: UnsafePointer<Float>, conics: UnsafePointer<Float>, opacities: UnsafePointer<Float>, g: Int, px: Float, py: Float)
+func evaluateHit(
+    _ inp: UnsafePointer<Float>, conics: UnsafePointer<Float>, opacities: UnsafePointer<Float>,
+    g: Int, px: Float, py: Float
+)
     -> PixelHit?
 {
     let dx = inp[g * 2] - px
@@ -98,7 +101,9 @@ func compositePixel(
     var weights: Float = 0
     for id in ids {
         let g = Int(id)
-        guard var h = evaluateHit(r.means2d, conics: r.conics, opacities: r.opacities, g: g, px: px, py: py)
+        guard
+            var h = evaluateHit(
+                r.means2d, conics: r.conics, opacities: r.opacities, g: g, px: px, py: py)
         else { continue }
         let next = t * (1 - h.alpha)
         if next <= SplatConstants.transmittanceStop { break }
@@ -198,7 +203,9 @@ public func rasterizeToPixels(_ inputs: RasterInputs, tiles: TileIntersections) 
                             let ty = tile / tiles.tileWidth
                             for y in (ty * ts)..<min(h, ty * ts + ts) {
                                 for x in (tx * ts)..<min(w, tx * ts + ts) {
-                                    let (c, t, z, _) = compositePixel(r, ids: list, x: x, y: y) { _ in }
+                                    let (c, t, z, _) = compositePixel(r, ids: list, x: x, y: y) {
+                                        _ in
+                                    }
                                     storePixel(
                                         o, alpha: a, depth: d, pixel: (camera * h + y) * w + x,
                                         rgb: c, t: t, z: z, background: bg)
@@ -291,7 +298,8 @@ public func rasterizeToPixelsBackward(
     let stride = 10
     var maxList = 0
     for i in 0..<totalTiles {
-        maxList = max(maxList, tiles.range(camera: i / tilesPerCamera, tile: i % tilesPerCamera).count)
+        maxList = max(
+            maxList, tiles.range(camera: i / tilesPerCamera, tile: i % tilesPerCamera).count)
     }
     var accumulators = [Double](repeating: 0, count: parts * cn * stride)
     inputs.withPointers { r in
@@ -307,10 +315,12 @@ public func rasterizeToPixelsBackward(
                     for job in lo..<hi {
                         let camera = job / tilesPerCamera
                         let tile = job % tilesPerCamera
-                        let list = UnsafeBufferPointer(rebasing: ids[tiles.range(camera: camera, tile: tile)])
+                        let list = UnsafeBufferPointer(
+                            rebasing: ids[tiles.range(camera: camera, tile: tile)])
                         if list.isEmpty { continue }
                         let bg = SIMD3<Double>(
-                            Double(inputs.backgrounds[camera * 3]), Double(inputs.backgrounds[camera * 3 + 1]),
+                            Double(inputs.backgrounds[camera * 3]),
+                            Double(inputs.backgrounds[camera * 3 + 1]),
                             Double(inputs.backgrounds[camera * 3 + 2]))
                         let tx = tile % tiles.tileWidth
                         let ty = tile / tiles.tileWidth
@@ -318,14 +328,17 @@ public func rasterizeToPixelsBackward(
                             for x in (tx * ts)..<min(w, tx * ts + ts) {
                                 let p = (camera * h + y) * w + x
                                 hits.removeAll(keepingCapacity: true)
-                                let (_, tFinalF, zAcc, _) = compositePixel(r, ids: list, x: x, y: y) {
+                                let (_, tFinalF, zAcc, _) = compositePixel(r, ids: list, x: x, y: y)
+                                {
                                     hits.append($0)
                                 }
                                 if hits.isEmpty { continue }
                                 let tFinal = Double(tFinalF)
                                 var gC = SIMD3<Double>()
                                 if let gradRGB {
-                                    gC = SIMD3(Double(gradRGB[p * 3]), Double(gradRGB[p * 3 + 1]), Double(gradRGB[p * 3 + 2]))
+                                    gC = SIMD3(
+                                        Double(gradRGB[p * 3]), Double(gradRGB[p * 3 + 1]),
+                                        Double(gradRGB[p * 3 + 2]))
                                 }
                                 var gA = gradAlpha.map { Double($0[p]) } ?? 0
                                 var gZ = 0.0
@@ -348,7 +361,8 @@ public func rasterizeToPixelsBackward(
                                     let t = Double(hit.transmittance)
                                     let wgt = alpha * t
                                     let c = SIMD3<Double>(
-                                        Double(r.colors[gi * 3]), Double(r.colors[gi * 3 + 1]), Double(r.colors[gi * 3 + 2]))
+                                        Double(r.colors[gi * 3]), Double(r.colors[gi * 3 + 1]),
+                                        Double(r.colors[gi * 3 + 2]))
                                     let z = Double(r.depths[gi])
                                     let o = g + gi * stride
                                     o[6] += gC.x * wgt
@@ -356,8 +370,10 @@ public func rasterizeToPixelsBackward(
                                     o[8] += gC.z * wgt
                                     o[9] += gZ * wgt
                                     let oneMinus = 1 - alpha
-                                    let gAlpha = t * ((gC * c).sum() + gZ * z)
-                                        - ((gC * behindC).sum() + gZ * behindZ + gTFinal * tFinal) / oneMinus
+                                    let gAlpha =
+                                        t * ((gC * c).sum() + gZ * z)
+                                        - ((gC * behindC).sum() + gZ * behindZ + gTFinal * tFinal)
+                                        / oneMinus
                                     behindC += c * wgt
                                     behindZ += z * wgt
                                     if hit.clamped { continue }

@@ -7,8 +7,9 @@ public func shBasisCount(degree: Int) -> Int { (degree + 1) * (degree + 1) }
 
 /// Writes the (degree + 1)² basis values at direction (x, y, z) (already unit length) to `out`.
 @inline(__always)
-public func shBasis<T: SplatReal>(degree: Int, _ x: T, _ y: T, _ z: T, into out: UnsafeMutablePointer<T>)
-{
+public func shBasis<T: SplatReal>(
+    degree: Int, _ x: T, _ y: T, _ z: T, into out: UnsafeMutablePointer<T>
+) {
     out[0] = T(0.2820947917738781)
     if degree < 1 { return }
     let a1 = T(-0.48860251190292)

@@ -36,7 +36,8 @@ public struct GaussianScene: Sendable {
             )
         }
         guard (0...3).contains(shDegree) else {
-            throw LatticeError(.invalidArgument, "GaussianScene: SH degree \(shDegree), expected 0...3")
+            throw LatticeError(
+                .invalidArgument, "GaussianScene: SH degree \(shDegree), expected 0...3")
         }
         let k = n == 0 ? shBasisCount(degree: shDegree) : shCoefficients.count / (n * 3)
         guard n == 0 || (k * n * 3 == shCoefficients.count && k >= shBasisCount(degree: shDegree))
@@ -116,14 +117,17 @@ public func rasterizeGaussians(
     }
     guard settings.tileSize > 0, settings.eps2d >= 0 else {
         throw LatticeError(
-            .invalidArgument, "rasterizeGaussians: tile size \(settings.tileSize), eps2d \(settings.eps2d)")
+            .invalidArgument,
+            "rasterizeGaussians: tile size \(settings.tileSize), eps2d \(settings.eps2d)")
     }
     let cams = cameras.count
     let n = scene.count
     let backgrounds = settings.backgrounds ?? [Float](repeating: 0, count: cams * 3)
     guard backgrounds.count == cams * 3 else {
         throw LatticeError(
-            .shapeMismatch, "rasterizeGaussians: \(backgrounds.count) background values for \(cams) cameras (expected [C, 3])")
+            .shapeMismatch,
+            "rasterizeGaussians: \(backgrounds.count) background values for \(cams) cameras (expected [C, 3])"
+        )
     }
     var radii = [Int32](repeating: 0, count: cams * n * 2)
     var means2d = [Float](repeating: 0, count: cams * n * 2)
@@ -157,7 +161,8 @@ public func rasterizeGaussians(
                                             let g = c * n + i
                                             let p = projectGaussian(
                                                 mean: mean, covariance: cov, camera: cameras[c],
-                                                eps2d: settings.eps2d, nearPlane: settings.nearPlane,
+                                                eps2d: settings.eps2d,
+                                                nearPlane: settings.nearPlane,
                                                 farPlane: settings.farPlane,
                                                 computeCompensation: antialiased)
                                             rP[g * 2] = p.radius.0
@@ -169,7 +174,8 @@ public func rasterizeGaussians(
                                             coP[g * 3 + 1] = p.conic.1
                                             coP[g * 3 + 2] = p.conic.2
                                             cpP[g] = p.compensation
-                                            opP[g] = antialiased
+                                            opP[g] =
+                                                antialiased
                                                 ? scene.opacities[i] * p.compensation
                                                 : scene.opacities[i]
                                             let rgb = shadeGaussian(
@@ -211,14 +217,18 @@ func shadeGaussian<T: SplatReal>(
     let k = shBasisCount(degree: degree)
     if degree > 0 {
         let (x, y, z) = viewDirection(mean: mean, center: center)
-        basis.withUnsafeMutableBufferPointer { shBasis(degree: degree, x, y, z, into: $0.baseAddress!) }
+        basis.withUnsafeMutableBufferPointer {
+            shBasis(degree: degree, x, y, z, into: $0.baseAddress!)
+        }
     } else {
         basis[0] = T(0.2820947917738781)
     }
     var rgb = [T(0), T(0), T(0)]
     let base = i * scene.shCount * 3
     for j in 0..<k {
-        for ch in 0..<3 { rgb[ch] = rgb[ch] + basis[j] * T(scene.shCoefficients[base + j * 3 + ch]) }
+        for ch in 0..<3 {
+            rgb[ch] = rgb[ch] + basis[j] * T(scene.shCoefficients[base + j * 3 + ch])
+        }
     }
     let half = T(0.5)
     return (rgb[0] + half, rgb[1] + half, rgb[2] + half)
@@ -261,23 +271,29 @@ public func rasterizeGaussiansBackward(
                                     SplatDual(variable: Double(scene.means[i * 3 + $0]), index: $0)
                                 }
                                 let quat = (0..<4).map {
-                                    SplatDual(variable: Double(scene.quats[i * 4 + $0]), index: 3 + $0)
+                                    SplatDual(
+                                        variable: Double(scene.quats[i * 4 + $0]), index: 3 + $0)
                                 }
                                 let scale = (0..<3).map {
-                                    SplatDual(variable: Double(scene.scales[i * 3 + $0]), index: 7 + $0)
+                                    SplatDual(
+                                        variable: Double(scene.scales[i * 3 + $0]), index: 7 + $0)
                                 }
                                 var cov: [SplatDual]? = nil
                                 var total = SIMD16<Double>.zero
                                 for c in 0..<cams {
                                     let g = c * n + i
-                                    guard render.radii[g * 2] > 0, render.radii[g * 2 + 1] > 0 else {
+                                    guard render.radii[g * 2] > 0, render.radii[g * 2 + 1] > 0
+                                    else {
                                         continue
                                     }
-                                    if cov == nil { cov = quatScaleToCovariance(quat: quat, scale: scale) }
+                                    if cov == nil {
+                                        cov = quatScaleToCovariance(quat: quat, scale: scale)
+                                    }
                                     let p = projectGaussian(
                                         mean: mean, covariance: cov!, camera: cameras[c],
                                         eps2d: settings.eps2d, nearPlane: settings.nearPlane,
-                                        farPlane: settings.farPlane, computeCompensation: antialiased)
+                                        farPlane: settings.farPlane,
+                                        computeCompensation: antialiased)
                                     var t = p.mean2d.0.tangent * rg.means2d[g * 2]
                                     t += p.mean2d.1.tangent * rg.means2d[g * 2 + 1]
                                     t += p.conic.0.tangent * rg.conics[g * 3]
@@ -293,15 +309,22 @@ public func rasterizeGaussiansBackward(
                                     }
                                     // SH: coefficients linearly, the mean through the view direction.
                                     let rgb = shadeGaussian(
-                                        scene, index: i, mean: mean, center: centers[c], basis: &basis)
-                                    let gColor = [rg.colors[g * 3], rg.colors[g * 3 + 1], rg.colors[g * 3 + 2]]
+                                        scene, index: i, mean: mean, center: centers[c],
+                                        basis: &basis)
+                                    let gColor = [
+                                        rg.colors[g * 3], rg.colors[g * 3 + 1],
+                                        rg.colors[g * 3 + 2],
+                                    ]
                                     let channels = [rgb.0, rgb.1, rgb.2]
                                     for ch in 0..<3 {
                                         // max(x, 0) passes the gradient only where x >= 0.
-                                        guard channels[ch].value >= 0, gColor[ch] != 0 else { continue }
+                                        guard channels[ch].value >= 0, gColor[ch] != 0 else {
+                                            continue
+                                        }
                                         t += channels[ch].tangent * gColor[ch]
                                         for j in 0..<k {
-                                            gshP[(i * scene.shCount + j) * 3 + ch] += gColor[ch] * basis[j].value
+                                            gshP[(i * scene.shCount + j) * 3 + ch] +=
+                                                gColor[ch] * basis[j].value
                                         }
                                     }
                                     total += t

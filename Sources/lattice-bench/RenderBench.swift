@@ -38,10 +38,14 @@ enum RenderBench {
         let backward = Timing.median(warmup: 1, repeats: 5) {
             _ = rasterizeGaussiansBackward(scene, cameras: cameras, render: render, gradRGB: grad)
         }
-        let notes = "\(render.tiles.flattenIds.count) tile intersections, threads \(Parallel.threadCount)"
+        let notes =
+            "\(render.tiles.flattenIds.count) tile intersections, threads \(Parallel.threadCount)"
         return [
-            BenchResult(name: "splat-forward-100k-512x512", value: forward * 1e3, unit: "ms", notes: notes),
-            BenchResult(name: "splat-backward-100k-512x512", value: backward * 1e3, unit: "ms", notes: notes),
+            BenchResult(
+                name: "splat-forward-100k-512x512", value: forward * 1e3, unit: "ms", notes: notes),
+            BenchResult(
+                name: "splat-backward-100k-512x512", value: backward * 1e3, unit: "ms", notes: notes
+            ),
         ]
     }
 

@@ -23,7 +23,8 @@ import Testing
 
     @Test func lookAtIsOrthonormalAndCentred() throws {
         // Float32 rotation rows: orthonormal to a few ulps.
-        let e = try extrinsicsLookAt(eye: SIMD3(1, -2, 0.5), lookAt: SIMD3(0.1, 0, 0), up: SIMD3(0, 0, 1))
+        let e = try extrinsicsLookAt(
+            eye: SIMD3(1, -2, 0.5), lookAt: SIMD3(0.1, 0, 0), up: SIMD3(0, 0, 1))
         for i in 0..<3 {
             for j in 0..<3 {
                 var d: Float = 0

@@ -16,7 +16,8 @@ private let fixturesDir = URL(fileURLWithPath: #filePath)
         "camera__utils3d_render_utils", "vggt__pose_encoding", "vggt__unproject_depth",
     ])
     func fixturePasses(_ name: String) throws {
-        let report = FixtureRunner().check(fixturesDir.appendingPathComponent(name + ".safetensors"))
+        let report = FixtureRunner().check(
+            fixturesDir.appendingPathComponent(name + ".safetensors"))
         for o in report.outputs {
             print("\(name) \(o.name): \(o.status.rawValue) max|err| \(o.maxAbsError ?? -1)")
         }

@@ -39,8 +39,10 @@ private func randomScene(
     var means: [Float] = []
     for i in 0..<n {
         // Distinct depths along the view axis keep the sort order stable under perturbation.
-        means += [r.uniform(-spread, spread), r.uniform(-spread, spread),
-                  -spread + 2 * spread * Float(i) / Float(max(n - 1, 1))]
+        means += [
+            r.uniform(-spread, spread), r.uniform(-spread, spread),
+            -spread + 2 * spread * Float(i) / Float(max(n - 1, 1)),
+        ]
     }
     return try GaussianScene(
         means: means, quats: (0..<(n * 4)).map { _ in r.uniform(-1, 1) },
@@ -91,7 +93,8 @@ private func randomScene(
                 width: 8, height: 8)
         }
         #expect(throws: (any Error).self) {
-            _ = try extrinsicsLookAt(eye: SIMD3(0, 0, 1), lookAt: SIMD3(0, 0, 0), up: SIMD3(0, 0, 1))
+            _ = try extrinsicsLookAt(
+                eye: SIMD3(0, 0, 1), lookAt: SIMD3(0, 0, 0), up: SIMD3(0, 0, 1))
         }
         #expect(throws: (any Error).self) {
             _ = try rasterizeGaussians(
@@ -111,7 +114,9 @@ private func randomScene(
         return s
     }
 
-    @Test(arguments: [(RasterizeMode.classic, 0), (.classic, 3), (.antialiased, 1), (.antialiased, 3)])
+    @Test(arguments: [
+        (RasterizeMode.classic, 0), (.classic, 3), (.antialiased, 1), (.antialiased, 3),
+    ])
     func backwardMatchesFiniteDifferences(_ mode: RasterizeMode, _ shDegree: Int) throws {
         // Wide, semi-transparent splats: every pixel sees every Gaussian well above the 1/255
         // skip, T stays far above the 1e-4 stop and alpha below 0.999, depths are separated and
@@ -121,8 +126,9 @@ private func randomScene(
             n, seed: 11 + UInt64(shDegree), spread: 0.3, scaleRange: (1.5, 2.5),
             opacityRange: (0.2, 0.5), shDegree: shDegree, shScale: 0.15)
         let cams = try orbitCameras(2, width: 20, height: 18, focal: 24, radius: 4)
-        let settings = SplatSettings(eps2d: mode == .antialiased ? 3 : 0.3, mode: mode,
-                                     backgrounds: [0.2, 0.4, 0.6, 1, 1, 1])
+        let settings = SplatSettings(
+            eps2d: mode == .antialiased ? 3 : 0.3, mode: mode,
+            backgrounds: [0.2, 0.4, 0.6, 1, 1, 1])
         var r = TestRandom(state: 99)
         let pixels = 2 * 20 * 18
         let wc = (0..<(pixels * 3)).map { _ in r.uniform(-1, 1) }
@@ -133,8 +139,10 @@ private func randomScene(
             scene, cameras: cams, settings: settings, render: render, gradRGB: wc, gradAlpha: wa,
             gradDepth: wd)
 
-        func check(_ name: String, _ values: [Float], _ analytic: [Double],
-                   _ set: (inout GaussianScene, [Float]) -> Void) throws {
+        func check(
+            _ name: String, _ values: [Float], _ analytic: [Double],
+            _ set: (inout GaussianScene, [Float]) -> Void
+        ) throws {
             let eps: Float = 2e-3
             var worst = 0.0
             for i in values.indices {
@@ -146,8 +154,12 @@ private func randomScene(
                 set(&sp, plus)
                 var sm = scene
                 set(&sm, minus)
-                let lp = loss(try rasterizeGaussians(sp, cameras: cams, settings: settings).images, wc, wa, wd)
-                let lm = loss(try rasterizeGaussians(sm, cameras: cams, settings: settings).images, wc, wa, wd)
+                let lp = loss(
+                    try rasterizeGaussians(sp, cameras: cams, settings: settings).images, wc, wa, wd
+                )
+                let lm = loss(
+                    try rasterizeGaussians(sm, cameras: cams, settings: settings).images, wc, wa, wd
+                )
                 let fd = (lp - lm) / Double(Float(values[i] + eps) - Float(values[i] - eps))
                 // Float32 images summed over ~1k pixels carry ~1e-5 noise; /4e-3 gives ~3e-3,
                 // plus 2% for the O(eps²) truncation of the central difference.
