@@ -59,63 +59,65 @@ public struct RasterGradients: Sendable {
     var clamped: Bool
 }
 
-/// Evaluates Gaussian `g` at pixel centre (px, py): nil when skipped (σ < 0 or alpha < 1/255).
-@inline(__always)
-func evaluateHit(
-    _ inp: UnsafePointer<Float>, conics: UnsafePointer<Float>, opacities: UnsafePointer<Float>,
-    g: Int, px: Float, py: Float
-)
-    -> PixelHit?
-{
-    let dx = inp[g * 2] - px
-    let dy = inp[g * 2 + 1] - py
-    let a = conics[g * 3]
-    let b = conics[g * 3 + 1]
-    let c = conics[g * 3 + 2]
-    // The CUDA kernel's operation order (it decides the last bits of alpha, and expected depth
-    // divides by 1 - T, which magnifies them at low alpha).
-    let sigma = 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
-    if !(sigma >= 0) { return nil }
-    let falloff = exp(-sigma)
-    let raw = opacities[g] * falloff
-    let alpha = min(SplatConstants.maxAlpha, raw)
-    if !(alpha >= SplatConstants.minAlpha) { return nil }
-    return PixelHit(
-        gaussian: g, alpha: alpha, transmittance: 0, falloff: falloff, dx: dx, dy: dy,
-        clamped: raw > SplatConstants.maxAlpha)
+/// Floats per packed Gaussian: mean x, y, conic A, B, C, opacity, skip bound on σ, r, g, b, z.
+let packedStride = 12
+
+/// Packs the Gaussians `ids` contiguously (`packedStride` floats each) so the per-pixel loop
+/// reads them in order from cache.
+func packGaussians(
+    _ r: UnsafeRasterPointers, ids: UnsafeBufferPointer<Int32>, into out: inout [Float]
+) {
+    out.removeAll(keepingCapacity: true)
+    for id in ids {
+        let g = Int(id)
+        let o = r.opacities[g]
+        // alpha = o e^-σ < 1/255 whenever σ > ln(255 o); the 1e-3 margin dwarfs float rounding,
+        // so skipping by this bound (without calling exp) never changes a decision.
+        let skip = o > 0 ? log(255 * o) + 1e-3 : -Float.infinity
+        out += [
+            r.means2d[g * 2], r.means2d[g * 2 + 1], r.conics[g * 3], r.conics[g * 3 + 1],
+            r.conics[g * 3 + 2], o, skip, r.colors[g * 3], r.colors[g * 3 + 1],
+            r.colors[g * 3 + 2], r.depths[g], 0,
+        ]
+    }
 }
 
-/// Composites the Gaussians `ids` (front to back) at pixel (x, y) of camera `camera`; calls
-/// `hit` for every contribution with its transmittance filled in. Returns (rgb, final T, Σ w z,
-/// Σ w).
+/// Composites packed Gaussians (front to back) at pixel (x, y); calls `hit` for every
+/// contribution with its transmittance filled in. Returns (rgb, final T, Σ w z).
 @inline(__always)
 func compositePixel(
-    _ r: UnsafeRasterPointers, ids: UnsafeBufferPointer<Int32>, x: Int, y: Int,
+    _ p: UnsafePointer<Float>, ids: UnsafeBufferPointer<Int32>, x: Int, y: Int,
     hit: (PixelHit) -> Void
-) -> (SIMD3<Float>, Float, Float, Float) {
+) -> (SIMD3<Float>, Float, Float) {
     let px = Float(x) + 0.5
     let py = Float(y) + 0.5
     var t: Float = 1
     var rgb = SIMD3<Float>()
     var depth: Float = 0
-    var weights: Float = 0
-    for id in ids {
-        let g = Int(id)
-        guard
-            var h = evaluateHit(
-                r.means2d, conics: r.conics, opacities: r.opacities, g: g, px: px, py: py)
-        else { continue }
-        let next = t * (1 - h.alpha)
+    for k in 0..<ids.count {
+        let q = p + k * packedStride
+        let dx = q[0] - px
+        let dy = q[1] - py
+        // The CUDA kernel's operation order (it decides the last bits of alpha, and expected
+        // depth divides by 1 - T, which magnifies them at low alpha).
+        let sigma = 0.5 * (q[2] * dx * dx + q[4] * dy * dy) + q[3] * dx * dy
+        if !(sigma >= 0) || sigma > q[6] { continue }
+        let falloff = exp(-sigma)
+        let raw = q[5] * falloff
+        let alpha = min(SplatConstants.maxAlpha, raw)
+        if !(alpha >= SplatConstants.minAlpha) { continue }
+        let next = t * (1 - alpha)
         if next <= SplatConstants.transmittanceStop { break }
-        let w = h.alpha * t
-        rgb += SIMD3(r.colors[g * 3], r.colors[g * 3 + 1], r.colors[g * 3 + 2]) * w
-        depth += r.depths[g] * w
-        weights += w
-        h.transmittance = t
-        hit(h)
+        let w = alpha * t
+        rgb += SIMD3(q[7], q[8], q[9]) * w
+        depth += q[10] * w
+        hit(
+            PixelHit(
+                gaussian: Int(ids[k]), alpha: alpha, transmittance: t, falloff: falloff, dx: dx,
+                dy: dy, clamped: raw > SplatConstants.maxAlpha))
         t = next
     }
-    return (rgb, t, depth, weights)
+    return (rgb, t, depth)
 }
 
 /// Raw pointers into `RasterInputs`, valid inside `withPointers`.
@@ -196,6 +198,9 @@ public func rasterizeToPixels(_ inputs: RasterInputs, tiles: TileIntersections) 
                             let tile = job % tilesPerCamera
                             let range = tiles.range(camera: camera, tile: tile)
                             let list = UnsafeBufferPointer(rebasing: ids[range])
+                            var packed: [Float] = []
+                            packed.reserveCapacity(list.count * packedStride)
+                            packGaussians(r, ids: list, into: &packed)
                             let bg = SIMD3(
                                 inputs.backgrounds[camera * 3], inputs.backgrounds[camera * 3 + 1],
                                 inputs.backgrounds[camera * 3 + 2])
@@ -203,8 +208,10 @@ public func rasterizeToPixels(_ inputs: RasterInputs, tiles: TileIntersections) 
                             let ty = tile / tiles.tileWidth
                             for y in (ty * ts)..<min(h, ty * ts + ts) {
                                 for x in (tx * ts)..<min(w, tx * ts + ts) {
-                                    let (c, t, z, _) = compositePixel(r, ids: list, x: x, y: y) {
-                                        _ in
+                                    let (c, t, z) = packed.withUnsafeBufferPointer {
+                                        compositePixel($0.baseAddress!, ids: list, x: x, y: y) {
+                                            _ in
+                                        }
                                     }
                                     storePixel(
                                         o, alpha: a, depth: d, pixel: (camera * h + y) * w + x,
@@ -258,8 +265,12 @@ public func rasterizeToPixelsReference(_ inputs: RasterInputs, radii: [Int32], t
                         let (da, db) = (inputs.depths[Int($0)], inputs.depths[Int($1)])
                         return da != db ? da < db : $0 < $1
                     }
-                    let (c, t, z, _) = list.withUnsafeBufferPointer {
-                        compositePixel(r, ids: $0, x: x, y: y) { _ in }
+                    var packed: [Float] = []
+                    let (c, t, z) = list.withUnsafeBufferPointer { ids in
+                        packGaussians(r, ids: ids, into: &packed)
+                        return packed.withUnsafeBufferPointer {
+                            compositePixel($0.baseAddress!, ids: ids, x: x, y: y) { _ in }
+                        }
                     }
                     rgb.withUnsafeMutableBufferPointer { o in
                         alpha.withUnsafeMutableBufferPointer { a in
@@ -312,12 +323,15 @@ public func rasterizeToPixelsBackward(
                     let hi = (part + 1) * totalTiles / parts
                     var hits = [PixelHit]()
                     hits.reserveCapacity(maxList)
+                    var packed: [Float] = []
+                    packed.reserveCapacity(maxList * packedStride)
                     for job in lo..<hi {
                         let camera = job / tilesPerCamera
                         let tile = job % tilesPerCamera
                         let list = UnsafeBufferPointer(
                             rebasing: ids[tiles.range(camera: camera, tile: tile)])
                         if list.isEmpty { continue }
+                        packGaussians(r, ids: list, into: &packed)
                         let bg = SIMD3<Double>(
                             Double(inputs.backgrounds[camera * 3]),
                             Double(inputs.backgrounds[camera * 3 + 1]),
@@ -328,9 +342,10 @@ public func rasterizeToPixelsBackward(
                             for x in (tx * ts)..<min(w, tx * ts + ts) {
                                 let p = (camera * h + y) * w + x
                                 hits.removeAll(keepingCapacity: true)
-                                let (_, tFinalF, zAcc, _) = compositePixel(r, ids: list, x: x, y: y)
-                                {
-                                    hits.append($0)
+                                let (_, tFinalF, zAcc) = packed.withUnsafeBufferPointer {
+                                    compositePixel($0.baseAddress!, ids: list, x: x, y: y) {
+                                        hits.append($0)
+                                    }
                                 }
                                 if hits.isEmpty { continue }
                                 let tFinal = Double(tFinalF)
