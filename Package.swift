@@ -30,7 +30,9 @@ let package = Package(
         // Cameras and conventions; Gaussian splatting on top of them (plain Swift math).
         .target(name: "LatticeGeometry", dependencies: ["LatticeTensor"]),
         .target(name: "LatticeRender", dependencies: ["LatticeGeometry", "LatticeTensor"]),
-        .target(name: "LatticeFixtures", dependencies: ["LatticeModels", "LatticeRender"]),
+        .target(
+            name: "LatticeFixtures",
+            dependencies: ["LatticeModels", "LatticeGeometry", "LatticeRender"]),
         .executableTarget(
             name: "lattice",
             dependencies: [
@@ -40,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "lattice-bench",
             dependencies: [
-                "LatticeModels", "LatticeRender",
+                "LatticeModels", "LatticeGeometry", "LatticeRender",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LatticeTensorTests", dependencies: ["LatticeTensor"]),
@@ -48,6 +50,7 @@ let package = Package(
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
         .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
         .testTarget(
-            name: "LatticeRenderTests", dependencies: ["LatticeRender", "LatticeFixtures"]),
+            name: "LatticeRenderTests",
+            dependencies: ["LatticeGeometry", "LatticeRender", "LatticeFixtures"]),
     ]
 )

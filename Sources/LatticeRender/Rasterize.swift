@@ -295,11 +295,17 @@ public func rasterizeToPixelsReference(_ inputs: RasterInputs, radii: [Int32], t
 /// `Parallel.threadCount` contiguous runs, each with its own accumulator, summed in order, so
 /// results depend only on the thread count.
 public func rasterizeToPixelsBackward(
-    _ inputs: RasterInputs, tiles: TileIntersections, outputs: RasterOutputs, gradRGB: [Float]?,
+    _ inputs: RasterInputs, tiles: TileIntersections, gradRGB: [Float]?,
     gradAlpha: [Float]?, gradDepth: [Float]?
 ) -> RasterGradients {
     inputs.validate()
     let (w, h, cams) = (inputs.width, inputs.height, inputs.cameras)
+    let pixels = cams * h * w
+    precondition(
+        (gradRGB?.count ?? pixels * 3) == pixels * 3 && (gradAlpha?.count ?? pixels) == pixels
+            && (gradDepth?.count ?? pixels) == pixels,
+        "rasterizeToPixelsBackward: gradient sizes \(gradRGB?.count ?? -1), \(gradAlpha?.count ?? -1), \(gradDepth?.count ?? -1) for [C, H, W] = [\(cams), \(h), \(w)]"
+    )
     let cn = cams * inputs.count
     let tilesPerCamera = tiles.tileWidth * tiles.tileHeight
     let totalTiles = cams * tilesPerCamera

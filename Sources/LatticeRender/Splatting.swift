@@ -244,7 +244,7 @@ public func rasterizeGaussiansBackward(
     let n = scene.count
     let cams = cameras.count
     let rg = rasterizeToPixelsBackward(
-        render.raster, tiles: render.tiles, outputs: render.images, gradRGB: gradRGB,
+        render.raster, tiles: render.tiles, gradRGB: gradRGB,
         gradAlpha: gradAlpha, gradDepth: gradDepth)
     var grads = GaussianGradients(
         means: .init(repeating: 0, count: n * 3), quats: .init(repeating: 0, count: n * 4),

@@ -38,8 +38,20 @@ enum RenderBench {
         let backward = Timing.median(warmup: 1, repeats: 5) {
             _ = rasterizeGaussiansBackward(scene, cameras: cameras, render: render, gradRGB: grad)
         }
+        // Stage split of the forward pass: binning and compositing alone.
+        let r = render
+        let binning = Timing.median(warmup: 0, repeats: 3) {
+            _ = intersectTiles(
+                means2d: r.means2d, radii: r.radii, depths: r.depths, cameras: 1,
+                count: scene.count, tileSize: 16, tileWidth: 32, tileHeight: 32)
+        }
+        let compositing = Timing.median(warmup: 0, repeats: 3) {
+            _ = rasterizeToPixels(r.raster, tiles: r.tiles)
+        }
         let notes =
-            "\(render.tiles.flattenIds.count) tile intersections, threads \(Parallel.threadCount)"
+            "\(render.tiles.flattenIds.count) tile intersections, threads \(Parallel.threadCount); "
+            + String(
+                format: "binning %.0f ms, compositing %.0f ms", binning * 1e3, compositing * 1e3)
         return [
             BenchResult(
                 name: "splat-forward-100k-512x512", value: forward * 1e3, unit: "ms", notes: notes),
