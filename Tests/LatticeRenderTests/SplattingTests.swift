@@ -176,6 +176,50 @@ private func randomScene(
         try check("sh", scene.shCoefficients, g.shCoefficients) { $0.shCoefficients = $1 }
     }
 
+    @Test func compositingBackwardMatchesFiniteDifferences() throws {
+        // Stage check of rasterizeToPixelsBackward alone, on the projected inputs (tiles fixed):
+        // the same smooth wide-splat regime and noise budget as the end-to-end test.
+        let scene = try randomScene(
+            5, seed: 21, spread: 0.3, scaleRange: (1.5, 2.5), opacityRange: (0.2, 0.5),
+            shDegree: 0, shScale: 0.2)
+        let cams = try orbitCameras(2, width: 20, height: 18, focal: 24, radius: 4)
+        let settings = SplatSettings(backgrounds: [0.1, 0.2, 0.3, 0.9, 0.8, 0.7])
+        let render = try rasterizeGaussians(scene, cameras: cams, settings: settings)
+        var rnd = TestRandom(state: 5)
+        let pixels = 2 * 20 * 18
+        let wc = (0..<(pixels * 3)).map { _ in rnd.uniform(-1, 1) }
+        let wa = (0..<pixels).map { _ in rnd.uniform(-1, 1) }
+        let wd = (0..<pixels).map { _ in rnd.uniform(-0.2, 0.2) }
+        let g = rasterizeToPixelsBackward(
+            render.raster, tiles: render.tiles, gradRGB: wc, gradAlpha: wa, gradDepth: wd)
+        // Steps per field: conics are ~1/81 and the loss is curved in them (σ ~ A dx² / 2 with dx up
+        // to 20 px), so they get a step of 2e-4: truncation ~(2e-4 · 200)², float noise ~0.03.
+        func check(
+            _ name: String, _ keyPath: WritableKeyPath<RasterInputs, [Float]>, _ analytic: [Double],
+            eps: Float = 2e-3
+        ) {
+            for i in render.raster[keyPath: keyPath].indices {
+                var plus = render.raster
+                plus[keyPath: keyPath][i] += eps
+                var minus = render.raster
+                minus[keyPath: keyPath][i] -= eps
+                let lp = loss(rasterizeToPixels(plus, tiles: render.tiles), wc, wa, wd)
+                let lm = loss(rasterizeToPixels(minus, tiles: render.tiles), wc, wa, wd)
+                let h = Double(
+                    render.raster[keyPath: keyPath][i] + eps
+                        - (render.raster[keyPath: keyPath][i] - eps))
+                let fd = (lp - lm) / h
+                let err = abs(fd - analytic[i]) / (5e-3 + 0.02 * abs(analytic[i]))
+                #expect(err <= 1, "\(name)[\(i)]: finite difference \(fd), analytic \(analytic[i])")
+            }
+        }
+        check("means2d", \.means2d, g.means2d, eps: 1e-2)
+        check("conics", \.conics, g.conics, eps: 2e-4)
+        check("opacities", \.opacities, g.opacities)
+        check("colors", \.colors, g.colors)
+        check("depths", \.depths, g.depths)
+    }
+
     @Test func backwardIsDeterministic() throws {
         let scene = try randomScene(
             200, seed: 5, spread: 0.5, scaleRange: (0.02, 0.1), opacityRange: (0.1, 1),
