@@ -48,6 +48,12 @@ enum RenderBench {
         let compositing = Timing.median(warmup: 0, repeats: 3) {
             _ = rasterizeToPixels(r.raster, tiles: r.tiles)
         }
+        let compositingBackward = Timing.median(warmup: 0, repeats: 3) {
+            _ = rasterizeToPixelsBackward(
+                r.raster, tiles: r.tiles, gradRGB: grad, gradAlpha: nil, gradDepth: nil)
+        }
+        let backwardNotes = String(
+            format: "compositing backward %.0f ms of it", compositingBackward * 1e3)
         let notes =
             "\(render.tiles.flattenIds.count) tile intersections, threads \(Parallel.threadCount); "
             + String(
@@ -56,7 +62,8 @@ enum RenderBench {
             BenchResult(
                 name: "splat-forward-100k-512x512", value: forward * 1e3, unit: "ms", notes: notes),
             BenchResult(
-                name: "splat-backward-100k-512x512", value: backward * 1e3, unit: "ms", notes: notes
+                name: "splat-backward-100k-512x512", value: backward * 1e3, unit: "ms",
+                notes: backwardNotes
             ),
         ]
     }
