@@ -59,13 +59,24 @@ public struct RasterGradients: Sendable {
     var clamped: Bool
 }
 
-/// Floats per packed Gaussian: mean x, y, conic A, B, C, opacity, skip bound on σ, r, g, b, z.
+/// Floats per packed Gaussian: mean x, y, conic A, B, C, opacity, skip bound on σ, r, g, b, z,
+/// and the Gaussian's [C, N] index as raw bits.
 let packedStride = 12
 
+/// A pixel-centre rectangle: x in [x0, x1], y in [y0, y1].
+struct PixelRect {
+    var x0: Float
+    var x1: Float
+    var y0: Float
+    var y1: Float
+}
+
 /// Packs the Gaussians `ids` contiguously (`packedStride` floats each) so the per-pixel loop
-/// reads them in order from cache.
+/// reads them in order from cache. With `rect`, Gaussians below the 1/255 alpha skip at every
+/// pixel centre of the rectangle are left out (they would be skipped at each pixel anyway).
 func packGaussians(
-    _ r: UnsafeRasterPointers, ids: UnsafeBufferPointer<Int32>, into out: inout [Float]
+    _ r: UnsafeRasterPointers, ids: UnsafeBufferPointer<Int32>, rect: PixelRect?,
+    into out: inout [Float]
 ) {
     out.removeAll(keepingCapacity: true)
     for id in ids {
@@ -74,27 +85,59 @@ func packGaussians(
         // alpha = o e^-σ < 1/255 whenever σ > ln(255 o); the 1e-3 margin dwarfs float rounding,
         // so skipping by this bound (without calling exp) never changes a decision.
         let skip = o > 0 ? log(255 * o) + 1e-3 : -Float.infinity
+        let mx = r.means2d[g * 2]
+        let my = r.means2d[g * 2 + 1]
+        let (a, b, c) = (r.conics[g * 3], r.conics[g * 3 + 1], r.conics[g * 3 + 2])
+        if let rect {
+            let m = minimumSigma(
+                a: Double(a), b: Double(b), c: Double(c), u0: Double(mx - rect.x1),
+                u1: Double(mx - rect.x0), v0: Double(my - rect.y1), v1: Double(my - rect.y0))
+            // Extra margin for the float σ at the pixels versus this double minimum.
+            if m > Double(skip) + 1e-3 + 1e-4 * m { continue }
+        }
         out += [
-            r.means2d[g * 2], r.means2d[g * 2 + 1], r.conics[g * 3], r.conics[g * 3 + 1],
-            r.conics[g * 3 + 2], o, skip, r.colors[g * 3], r.colors[g * 3 + 1],
-            r.colors[g * 3 + 2], r.depths[g], 0,
+            mx, my, a, b, c, o, skip, r.colors[g * 3], r.colors[g * 3 + 1], r.colors[g * 3 + 2],
+            r.depths[g], Float(bitPattern: UInt32(g)),
         ]
     }
+}
+
+/// Pixel centres of tile (tx, ty), clipped to the image.
+func tileRect(tx: Int, ty: Int, tileSize ts: Int, width w: Int, height h: Int) -> PixelRect {
+    PixelRect(
+        x0: Float(tx * ts) + 0.5, x1: Float(min(w, tx * ts + ts) - 1) + 0.5,
+        y0: Float(ty * ts) + 0.5, y1: Float(min(h, ty * ts + ts) - 1) + 0.5)
+}
+
+/// The minimum of σ = ½(A u² + C v²) + B u v over u in [u0, u1], v in [v0, v1] for a positive
+/// definite conic; 0 (keep) when the conic is not positive definite or values are not finite.
+func minimumSigma(a: Double, b: Double, c: Double, u0: Double, u1: Double, v0: Double, v1: Double)
+    -> Double
+{
+    guard a > 0, c > 0, a * c - b * b > 0, u0.isFinite, u1.isFinite, v0.isFinite, v1.isFinite
+    else { return 0 }
+    if u0 <= 0, 0 <= u1, v0 <= 0, 0 <= v1 { return 0 }
+    func sigma(_ u: Double, _ v: Double) -> Double { 0.5 * (a * u * u + c * v * v) + b * u * v }
+    // Convex quadratic with its minimum outside the box: the box minimum is on an edge, where
+    // σ is a 1-D parabola minimised at the clamped vertex.
+    var best = Double.infinity
+    for u in [u0, u1] { best = min(best, sigma(u, min(max(-b * u / c, v0), v1))) }
+    for v in [v0, v1] { best = min(best, sigma(min(max(-b * v / a, u0), u1), v)) }
+    return best
 }
 
 /// Composites packed Gaussians (front to back) at pixel (x, y); calls `hit` for every
 /// contribution with its transmittance filled in. Returns (rgb, final T, Σ w z).
 @inline(__always)
 func compositePixel(
-    _ p: UnsafePointer<Float>, ids: UnsafeBufferPointer<Int32>, x: Int, y: Int,
-    hit: (PixelHit) -> Void
+    _ p: UnsafePointer<Float>, count: Int, x: Int, y: Int, hit: (PixelHit) -> Void
 ) -> (SIMD3<Float>, Float, Float) {
     let px = Float(x) + 0.5
     let py = Float(y) + 0.5
     var t: Float = 1
     var rgb = SIMD3<Float>()
     var depth: Float = 0
-    for k in 0..<ids.count {
+    for k in 0..<count {
         let q = p + k * packedStride
         let dx = q[0] - px
         let dy = q[1] - py
@@ -113,7 +156,7 @@ func compositePixel(
         depth += q[10] * w
         hit(
             PixelHit(
-                gaussian: Int(ids[k]), alpha: alpha, transmittance: t, falloff: falloff, dx: dx,
+                gaussian: Int(q[11].bitPattern), alpha: alpha, transmittance: t, falloff: falloff, dx: dx,
                 dy: dy, clamped: raw > SplatConstants.maxAlpha))
         t = next
     }
@@ -176,7 +219,11 @@ func storePixel(
 }
 
 /// Renders every pixel of every camera with tiles in parallel (gsplat `rasterize_to_pixels`).
-public func rasterizeToPixels(_ inputs: RasterInputs, tiles: TileIntersections) -> RasterOutputs {
+/// `cullPerTile` drops, per tile, Gaussians below the alpha skip at all of its pixels (same
+/// output bits; false is for timing comparisons).
+public func rasterizeToPixels(
+    _ inputs: RasterInputs, tiles: TileIntersections, cullPerTile: Bool = true
+) -> RasterOutputs {
     inputs.validate()
     let (w, h, cams) = (inputs.width, inputs.height, inputs.cameras)
     var rgb = [Float](repeating: 0, count: cams * h * w * 3)
@@ -200,16 +247,22 @@ public func rasterizeToPixels(_ inputs: RasterInputs, tiles: TileIntersections) 
                             let list = UnsafeBufferPointer(rebasing: ids[range])
                             var packed: [Float] = []
                             packed.reserveCapacity(list.count * packedStride)
-                            packGaussians(r, ids: list, into: &packed)
                             let bg = SIMD3(
                                 inputs.backgrounds[camera * 3], inputs.backgrounds[camera * 3 + 1],
                                 inputs.backgrounds[camera * 3 + 2])
                             let tx = tile % tiles.tileWidth
                             let ty = tile / tiles.tileWidth
+                            packGaussians(
+                                r, ids: list,
+                                rect: cullPerTile
+                                    ? tileRect(tx: tx, ty: ty, tileSize: ts, width: w, height: h)
+                                    : nil,
+                                into: &packed)
+                            let count = packed.count / packedStride
                             for y in (ty * ts)..<min(h, ty * ts + ts) {
                                 for x in (tx * ts)..<min(w, tx * ts + ts) {
                                     let (c, t, z) = packed.withUnsafeBufferPointer {
-                                        compositePixel($0.baseAddress!, ids: list, x: x, y: y) {
+                                        compositePixel($0.baseAddress!, count: count, x: x, y: y) {
                                             _ in
                                         }
                                     }
@@ -267,9 +320,12 @@ public func rasterizeToPixelsReference(_ inputs: RasterInputs, radii: [Int32], t
                     }
                     var packed: [Float] = []
                     let (c, t, z) = list.withUnsafeBufferPointer { ids in
-                        packGaussians(r, ids: ids, into: &packed)
+                        // No rectangle: the twin keeps every Gaussian the per-pixel bins give it.
+                        packGaussians(r, ids: ids, rect: nil, into: &packed)
                         return packed.withUnsafeBufferPointer {
-                            compositePixel($0.baseAddress!, ids: ids, x: x, y: y) { _ in }
+                            compositePixel(
+                                $0.baseAddress!, count: packed.count / packedStride, x: x, y: y
+                            ) { _ in }
                         }
                     }
                     rgb.withUnsafeMutableBufferPointer { o in
@@ -337,19 +393,23 @@ public func rasterizeToPixelsBackward(
                         let list = UnsafeBufferPointer(
                             rebasing: ids[tiles.range(camera: camera, tile: tile)])
                         if list.isEmpty { continue }
-                        packGaussians(r, ids: list, into: &packed)
                         let bg = SIMD3<Double>(
                             Double(inputs.backgrounds[camera * 3]),
                             Double(inputs.backgrounds[camera * 3 + 1]),
                             Double(inputs.backgrounds[camera * 3 + 2]))
                         let tx = tile % tiles.tileWidth
                         let ty = tile / tiles.tileWidth
+                        packGaussians(
+                            r, ids: list,
+                            rect: tileRect(tx: tx, ty: ty, tileSize: ts, width: w, height: h),
+                            into: &packed)
+                        let count = packed.count / packedStride
                         for y in (ty * ts)..<min(h, ty * ts + ts) {
                             for x in (tx * ts)..<min(w, tx * ts + ts) {
                                 let p = (camera * h + y) * w + x
                                 hits.removeAll(keepingCapacity: true)
                                 let (_, tFinalF, zAcc) = packed.withUnsafeBufferPointer {
-                                    compositePixel($0.baseAddress!, ids: list, x: x, y: y) {
+                                    compositePixel($0.baseAddress!, count: count, x: x, y: y) {
                                         hits.append($0)
                                     }
                                 }

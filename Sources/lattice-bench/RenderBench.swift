@@ -48,6 +48,9 @@ enum RenderBench {
         let compositing = Timing.median(warmup: 0, repeats: 3) {
             _ = rasterizeToPixels(r.raster, tiles: r.tiles)
         }
+        let compositingNoCull = Timing.median(warmup: 0, repeats: 3) {
+            _ = rasterizeToPixels(r.raster, tiles: r.tiles, cullPerTile: false)
+        }
         let compositingBackward = Timing.median(warmup: 0, repeats: 3) {
             _ = rasterizeToPixelsBackward(
                 r.raster, tiles: r.tiles, gradRGB: grad, gradAlpha: nil, gradDepth: nil)
@@ -57,7 +60,8 @@ enum RenderBench {
         let notes =
             "\(render.tiles.flattenIds.count) tile intersections, threads \(Parallel.threadCount); "
             + String(
-                format: "binning %.0f ms, compositing %.0f ms", binning * 1e3, compositing * 1e3)
+                format: "binning %.0f ms, compositing %.0f ms (%.0f ms without per-tile culling)",
+                binning * 1e3, compositing * 1e3, compositingNoCull * 1e3)
         return [
             BenchResult(
                 name: "splat-forward-100k-512x512", value: forward * 1e3, unit: "ms", notes: notes),
