@@ -95,10 +95,19 @@ func packGaussians(
             // Extra margin for the float σ at the pixels versus this double minimum.
             if m > Double(skip) + 1e-3 + 1e-4 * m { continue }
         }
-        out += [
-            mx, my, a, b, c, o, skip, r.colors[g * 3], r.colors[g * 3 + 1], r.colors[g * 3 + 2],
-            r.depths[g], Float(bitPattern: UInt32(g)),
-        ]
+        // Element appends: an array literal here would allocate once per Gaussian.
+        out.append(mx)
+        out.append(my)
+        out.append(a)
+        out.append(b)
+        out.append(c)
+        out.append(o)
+        out.append(skip)
+        out.append(r.colors[g * 3])
+        out.append(r.colors[g * 3 + 1])
+        out.append(r.colors[g * 3 + 2])
+        out.append(r.depths[g])
+        out.append(Float(bitPattern: UInt32(g)))
     }
 }
 
@@ -120,10 +129,9 @@ func minimumSigma(a: Double, b: Double, c: Double, u0: Double, u1: Double, v0: D
     func sigma(_ u: Double, _ v: Double) -> Double { 0.5 * (a * u * u + c * v * v) + b * u * v }
     // Convex quadratic with its minimum outside the box: the box minimum is on an edge, where
     // σ is a 1-D parabola minimised at the clamped vertex.
-    var best = Double.infinity
-    for u in [u0, u1] { best = min(best, sigma(u, min(max(-b * u / c, v0), v1))) }
-    for v in [v0, v1] { best = min(best, sigma(min(max(-b * v / a, u0), u1), v)) }
-    return best
+    func onU(_ u: Double) -> Double { sigma(u, min(max(-b * u / c, v0), v1)) }
+    func onV(_ v: Double) -> Double { sigma(min(max(-b * v / a, u0), u1), v) }
+    return min(min(onU(u0), onU(u1)), min(onV(v0), onV(v1)))
 }
 
 /// Composites packed Gaussians (front to back) at pixel (x, y); calls `hit` for every
@@ -156,7 +164,8 @@ func compositePixel(
         depth += q[10] * w
         hit(
             PixelHit(
-                gaussian: Int(q[11].bitPattern), alpha: alpha, transmittance: t, falloff: falloff, dx: dx,
+                gaussian: Int(q[11].bitPattern), alpha: alpha, transmittance: t, falloff: falloff,
+                dx: dx,
                 dy: dy, clamped: raw > SplatConstants.maxAlpha))
         t = next
     }
