@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "LatticeTensor", targets: ["LatticeTensor"]),
         .library(name: "LatticeNN", targets: ["LatticeNN"]),
         .library(name: "LatticeModels", targets: ["LatticeModels"]),
+        .library(name: "LatticeGeometry", targets: ["LatticeGeometry"]),
+        .library(name: "LatticeRender", targets: ["LatticeRender"]),
         .library(name: "LatticeFixtures", targets: ["LatticeFixtures"]),
         .executable(name: "lattice", targets: ["lattice"]),
         .executable(name: "lattice-bench", targets: ["lattice-bench"]),
@@ -25,7 +27,12 @@ let package = Package(
         .target(name: "LatticeTensor", dependencies: ["CLatticeKernels"]),
         .target(name: "LatticeNN", dependencies: ["LatticeTensor"]),
         .target(name: "LatticeModels", dependencies: ["LatticeNN"]),
-        .target(name: "LatticeFixtures", dependencies: ["LatticeModels"]),
+        // Cameras and conventions; Gaussian splatting on top of them (plain Swift math).
+        .target(name: "LatticeGeometry", dependencies: ["LatticeTensor"]),
+        .target(name: "LatticeRender", dependencies: ["LatticeGeometry", "LatticeTensor"]),
+        .target(
+            name: "LatticeFixtures",
+            dependencies: ["LatticeModels", "LatticeGeometry", "LatticeRender"]),
         .executableTarget(
             name: "lattice",
             dependencies: [
@@ -35,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "lattice-bench",
             dependencies: [
-                "LatticeModels",
+                "LatticeModels", "LatticeGeometry", "LatticeRender",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Helpers shared by the test targets (finite-difference gradient checks).
@@ -47,5 +54,8 @@ let package = Package(
         .testTarget(name: "LatticeNNTests", dependencies: ["LatticeNN", "LatticeTestSupport"]),
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
         .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
+        .testTarget(
+            name: "LatticeRenderTests",
+            dependencies: ["LatticeGeometry", "LatticeRender", "LatticeFixtures"]),
     ]
 )

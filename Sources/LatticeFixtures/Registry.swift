@@ -23,5 +23,9 @@ extension FixtureRegistry {
         .casePrefix("trellis__ss_encoder", ModelFixtures.sparseStructureEncoder),
         .casePrefix("trellis__ss_flow", ModelFixtures.sparseStructureFlow),
         .casePrefix("trellis__timestep_embedder", ModelFixtures.timestepEmbedder),
+        .casePrefix("camera__utils3d_render_utils", RenderFixtures.cameras),
+        .casePrefix("gsplat__", RenderFixtures.gsplat),
+        .casePrefix("vggt__pose_encoding", RenderFixtures.vggtPoseEncoding),
+        .casePrefix("vggt__unproject_depth", RenderFixtures.vggtUnprojectDepth),
     ]
 }

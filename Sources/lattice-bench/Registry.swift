@@ -12,4 +12,5 @@ let allBenchmarks: [Benchmark] = [
     ConvBench.benchmarks,
     SafetensorsBench.benchmarks,
     ModelsBench.benchmarks,
+    RenderBench.benchmarks,
 ].flatMap { $0 }
