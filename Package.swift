@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "LatticeTensor", targets: ["LatticeTensor"]),
         .library(name: "LatticeNN", targets: ["LatticeNN"]),
+        .library(name: "LatticeSparse", targets: ["LatticeSparse"]),
         .library(name: "LatticeModels", targets: ["LatticeModels"]),
         .library(name: "LatticeFixtures", targets: ["LatticeFixtures"]),
         .executable(name: "lattice", targets: ["lattice"]),
@@ -24,7 +25,8 @@ let package = Package(
         .target(name: "CLatticeKernels"),
         .target(name: "LatticeTensor", dependencies: ["CLatticeKernels"]),
         .target(name: "LatticeNN", dependencies: ["LatticeTensor"]),
-        .target(name: "LatticeModels", dependencies: ["LatticeNN"]),
+        .target(name: "LatticeSparse", dependencies: ["LatticeNN"]),
+        .target(name: "LatticeModels", dependencies: ["LatticeNN", "LatticeSparse"]),
         .target(name: "LatticeFixtures", dependencies: ["LatticeModels"]),
         .executableTarget(
             name: "lattice",
@@ -40,6 +42,7 @@ let package = Package(
             ]),
         .testTarget(name: "LatticeTensorTests", dependencies: ["LatticeTensor"]),
         .testTarget(name: "LatticeNNTests", dependencies: ["LatticeNN"]),
+        .testTarget(name: "LatticeSparseTests", dependencies: ["LatticeSparse", "LatticeFixtures"]),
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
         .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
     ]
