@@ -14,5 +14,9 @@ extension FixtureRegistry {
     /// Every registered handler, one line each.
     static let handlers: [FixtureHandlerEntry] = [
         // .casePrefix("<group>__<case prefix>", <Group>Fixtures.<handler>),
+        .casePrefix("sparse_attn__", SparseFixtures.attention),
+        .casePrefix("sparse_conv__subm", SparseFixtures.conv),
+        .casePrefix("sparse_spatial__downsample_upsample", SparseFixtures.downUp),
+        .casePrefix("sparse_spatial__subdivide", SparseFixtures.subdivide),
     ]
 }

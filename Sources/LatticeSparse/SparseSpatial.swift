@@ -98,6 +98,16 @@ public func sparseDownsample(_ x: SparseTensor, factor: Int = 2) -> SparseTensor
         cache: x.cache)
 }
 
+extension SparseTensor {
+    /// For a tensor made by `sparseDownsample(_, factor:)`: the coarse row of each fine row,
+    /// [N_fine] int32 (upstream caches it as `upsample_{factor}_idx`); nil otherwise.
+    public func downsampleParentIndex(factor: Int = 2) -> Tensor? {
+        cache.lock.lock()
+        defer { cache.lock.unlock() }
+        return cache.entry(scale).upsample[factor]?.parentIndex
+    }
+}
+
 /// SparseUpsample(factor): restores the sites cached by the matching `sparseDownsample` in
 /// their original order and copies each parent's feature to its children. Throws when `x` was
 /// not produced by a downsample of this factor (or a `replacing` of one).
