@@ -111,7 +111,7 @@ public func sparseCrossAttention(_ x: SparseTensor, q: Tensor, k: Tensor, v: Ten
 }
 
 /// TRELLIS `SparseMultiHeadRMSNorm`: normalize(x, dim=-1) · gamma[H, D] · √D on [N, H, D].
-public final class SparseMultiHeadRMSNorm: Module {
+public final class SparseMultiHeadRMSNorm: Module, @unchecked Sendable {
     public let gamma: Parameter
 
     public init(heads: Int, headDim: Int) {
@@ -128,7 +128,7 @@ public final class SparseMultiHeadRMSNorm: Module {
 
 /// TRELLIS `SparseMultiHeadAttention` (self: `to_qkv`; cross: `to_q`, `to_kv`; then `to_out`;
 /// optional `q_rms_norm` / `k_rms_norm`). Plain softmax attention, scale 1/√D, no masks.
-public final class SparseMultiHeadAttention: Module {
+public final class SparseMultiHeadAttention: Module, @unchecked Sendable {
     public enum Kind: Sendable { case selfAttention, cross }
 
     public let channels: Int

@@ -28,7 +28,7 @@ public func sparseGroupNorm(
 }
 
 /// TRELLIS `SparseGroupNorm` / `SparseGroupNorm32` (keys `weight`, `bias`).
-public final class SparseGroupNorm: Module {
+public final class SparseGroupNorm: Module, @unchecked Sendable {
     public let groups: Int
     public let eps: Float
     public let weight: Parameter?
@@ -50,7 +50,7 @@ public final class SparseGroupNorm: Module {
 }
 
 /// TRELLIS `SparseLayerNorm` / `LayerNorm32` on sparse features (keys `weight`, `bias`).
-public final class SparseLayerNorm: Module {
+public final class SparseLayerNorm: Module, @unchecked Sendable {
     public let eps: Float
     public let weight: Parameter?
     public let bias: Parameter?

@@ -162,7 +162,7 @@ public func sparseSubdivide(_ x: SparseTensor) throws -> SparseTensor {
 }
 
 /// TRELLIS `SparseDownsample(factor)`.
-public final class SparseDownsample: Module {
+public final class SparseDownsample: Module, @unchecked Sendable {
     public let factor: Int
     public init(_ factor: Int = 2) {
         self.factor = factor
@@ -172,7 +172,7 @@ public final class SparseDownsample: Module {
 }
 
 /// TRELLIS `SparseUpsample(factor)`.
-public final class SparseUpsample: Module {
+public final class SparseUpsample: Module, @unchecked Sendable {
     public let factor: Int
     public init(_ factor: Int = 2) {
         self.factor = factor
@@ -184,7 +184,7 @@ public final class SparseUpsample: Module {
 }
 
 /// TRELLIS `SparseSubdivide`.
-public final class SparseSubdivide: Module {
+public final class SparseSubdivide: Module, @unchecked Sendable {
     public override init() { super.init() }
     public func callAsFunction(_ x: SparseTensor) throws -> SparseTensor { try sparseSubdivide(x) }
 }

@@ -238,9 +238,9 @@ enum SubmConvKernels {
 
 /// TRELLIS `SparseConv3d(in, out, kernel)` with stride 1: a submanifold convolution whose
 /// spconv layer is the child `conv` (keys `conv.weight` [Cout, k, k, k, Cin], `conv.bias`).
-public final class SparseConv3d: Module {
+public final class SparseConv3d: Module, @unchecked Sendable {
     /// The spconv layer holding the parameters.
-    public final class SubMConv: Module {
+    public final class SubMConv: Module, @unchecked Sendable {
         public let weight: Parameter
         public let bias: Parameter?
         init(_ cin: Int, _ cout: Int, kernel: Int, bias: Bool) {
@@ -269,7 +269,7 @@ public final class SparseConv3d: Module {
 }
 
 /// TRELLIS `SparseLinear`: a Linear layer on the features (keys `weight` [out, in], `bias`).
-public final class SparseLinear: Module {
+public final class SparseLinear: Module, @unchecked Sendable {
     public let weight: Parameter
     public let bias: Parameter?
 
