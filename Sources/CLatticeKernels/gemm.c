@@ -4,12 +4,17 @@
 // Loop nest (row-major C = op(A)·op(B)):
 //   ic over M in MC rows      -> pack A block (MC x KC, alpha folded in) into MR-row panels
 //   pc over K in KC           (inside ic, so each A block is packed once)
-//   jc over N in NC columns   -> pack B block (KC x NC) into NR-column panels (stays in L2)
+//   jc over N in NC columns   -> pack B block (KC x NC) into NR-column panels (stays in L2),
+//                                or read it from a B packed once for all threads
+//                                (lt_sgemm_pack_b / lt_sgemm_packed)
 //   ir over MR rows           -> the A micro-panel (MR x KC) stays in L1
 //   jr over NR columns        -> micro-kernel streams B micro-panels from L2
-// Every C element is accumulated in the same order whatever sub-block of C a call computes, so
-// splitting C across threads (Gemm.swift) gives bit-identical results to one call.
+// Edge tiles run the same kernel on a scratch tile. M == 1 or N == 1 (matrix-vector) skip
+// packing. Every C element is accumulated in the same order whatever sub-block of C a call
+// computes, so splitting C across threads (Gemm.swift) gives bit-identical results to one call.
 #include "lt_gemm.h"
+
+#include "lt_convert.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -176,28 +181,114 @@ static void lt_kernel_portable_6x8(int64_t kc, const float *a, const float *b, f
 typedef struct {
     int mr, nr;
     lt_sgemm_kernel kernel;
+    int avx2;  // the packing routines may use AVX2
 } lt_sgemm_isa;
 
 static lt_sgemm_isa lt_sgemm_pick(int level) {
 #if defined(__x86_64__)
     switch (level) {
-    case 2: return (lt_sgemm_isa){12, 32, lt_kernel_avx512_12x32};
-    case 1: return (lt_sgemm_isa){6, 16, lt_kernel_avx2_6x16};
+    case 2: return (lt_sgemm_isa){12, 32, lt_kernel_avx512_12x32, 1};
+    case 1: return (lt_sgemm_isa){6, 16, lt_kernel_avx2_6x16, 1};
     default: break;
     }
 #endif
-    return (lt_sgemm_isa){6, 8, lt_kernel_portable_6x8};
+    return (lt_sgemm_isa){6, 8, lt_kernel_portable_6x8, 0};
 }
 
 // ---------------------------------------------------------------------------------------------
 // Packing. A panels: for each p, MR consecutive rows (times alpha). B panels: for each p, NR
 // consecutive columns. Partial panels are zero-padded so the kernel always runs full tiles.
 
+#if defined(__x86_64__)
+/// o[q·ldo + i] = s[i·lds + q] for an 8x8 block.
+LT_TARGET_AVX2 static inline void lt_transpose8x8_avx2(const float *s, int64_t lds, float *o,
+                                                       int64_t ldo) {
+    __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lds);
+    __m256 r2 = _mm256_loadu_ps(s + 2 * lds), r3 = _mm256_loadu_ps(s + 3 * lds);
+    __m256 r4 = _mm256_loadu_ps(s + 4 * lds), r5 = _mm256_loadu_ps(s + 5 * lds);
+    __m256 r6 = _mm256_loadu_ps(s + 6 * lds), r7 = _mm256_loadu_ps(s + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(o, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(o + ldo, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(o + 2 * ldo, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(o + 3 * ldo, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(o + 4 * ldo, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(o + 5 * ldo, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(o + 6 * ldo, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(o + 7 * ldo, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+// One full panel of a transposed B (source rows j0..j0+nr, each reading kc consecutive floats):
+// 8x8 register transposes instead of strided scalar stores (about 1.5x faster).
+LT_TARGET_AVX2 static void lt_pack_b_trans_panel_avx2(const float *B, int64_t ldb, int64_t p0,
+                                                      int64_t kc, int64_t j0, int nr,
+                                                      float *d) {
+    // 16 k-steps per row group use each source cache line whole while it is in L1 (rows ldb
+    // apart often share a cache set).
+    int64_t p = 0;
+    for (; p + 16 <= kc; p += 16)
+        for (int jb = 0; jb < nr; jb += 8) {
+            lt_transpose8x8_avx2(B + (j0 + jb) * ldb + p0 + p, ldb, d + p * nr + jb, nr);
+            lt_transpose8x8_avx2(B + (j0 + jb) * ldb + p0 + p + 8, ldb, d + (p + 8) * nr + jb, nr);
+        }
+    for (; p + 8 <= kc; p += 8)
+        for (int jb = 0; jb < nr; jb += 8)
+            lt_transpose8x8_avx2(B + (j0 + jb) * ldb + p0 + p, ldb, d + p * nr + jb, nr);
+    for (; p < kc; p++)
+        for (int j = 0; j < nr; j++) d[p * nr + j] = B[(j0 + j) * ldb + p0 + p];
+}
+#endif
+
+#if defined(__x86_64__)
+/// Rows 0..11 of A (row-major, from column p0) into one 12-row panel, 8 k-steps at a time:
+/// an 8x8 and two 4x4 register transposes.
+LT_TARGET_AVX2 static inline void lt_pack_a12_block8(const float *s, int64_t lda, float *d) {
+    lt_transpose8x8_avx2(s, lda, d, 12);
+    for (int h = 0; h < 8; h += 4) {
+        __m128 r0 = _mm_loadu_ps(s + 8 * lda + h), r1 = _mm_loadu_ps(s + 9 * lda + h);
+        __m128 r2 = _mm_loadu_ps(s + 10 * lda + h), r3 = _mm_loadu_ps(s + 11 * lda + h);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(d + h * 12 + 8, r0);
+        _mm_storeu_ps(d + (h + 1) * 12 + 8, r1);
+        _mm_storeu_ps(d + (h + 2) * 12 + 8, r2);
+        _mm_storeu_ps(d + (h + 3) * 12 + 8, r3);
+    }
+}
+
+LT_TARGET_AVX2 static void lt_pack_a12_panel_avx2(const float *s, int64_t lda, int64_t kc,
+                                                  float *d) {
+    int64_t p = 0;
+    // 16 k-steps per pass use each source cache line whole (see the B transpose).
+    for (; p + 16 <= kc; p += 16) {
+        lt_pack_a12_block8(s + p, lda, d + p * 12);
+        lt_pack_a12_block8(s + p + 8, lda, d + (p + 8) * 12);
+    }
+    for (; p + 8 <= kc; p += 8) lt_pack_a12_block8(s + p, lda, d + p * 12);
+    for (; p < kc; p++)
+        for (int i = 0; i < 12; i++) d[p * 12 + i] = s[i * lda + p];
+}
+#endif
+
 static void lt_pack_a(int transA, const float *A, int64_t lda, int64_t i0, int64_t mc,
-                      int64_t p0, int64_t kc, float alpha, int mr, float *dst) {
+                      int64_t p0, int64_t kc, float alpha, int mr, int avx2, float *dst) {
     for (int64_t ib = 0; ib < mc; ib += mr) {
         int64_t rows = mc - ib < mr ? mc - ib : mr;
         float *d = dst + ib * kc;
+#if defined(__x86_64__)
+        if (!transA && avx2 && mr == 12 && rows == 12 && alpha == 1.0f) {
+            lt_pack_a12_panel_avx2(A + (i0 + ib) * lda + p0, lda, kc, d);
+            continue;
+        }
+#else
+        (void)avx2;
+#endif
         if (!transA) {
             for (int64_t i = 0; i < rows; i++) {
                 const float *s = A + (i0 + ib + i) * lda + p0;
@@ -217,7 +308,7 @@ static void lt_pack_a(int transA, const float *A, int64_t lda, int64_t i0, int64
 }
 
 static void lt_pack_b(int transB, const float *B, int64_t ldb, int64_t p0, int64_t kc,
-                      int64_t j0, int64_t nc, int nr, float *dst) {
+                      int64_t j0, int64_t nc, int nr, int avx2, float *dst) {
     for (int64_t jb = 0; jb < nc; jb += nr) {
         int64_t cols = nc - jb < nr ? nc - jb : nr;
         float *d = dst + jb * kc;
@@ -229,6 +320,14 @@ static void lt_pack_b(int transB, const float *B, int64_t ldb, int64_t p0, int64
                 for (int64_t j = cols; j < nr; j++) dp[j] = 0.0f;
             }
         } else {
+#if defined(__x86_64__)
+            if (avx2 && cols == nr && nr % 8 == 0) {
+                lt_pack_b_trans_panel_avx2(B, ldb, p0, kc, j0 + jb, nr, d);
+                continue;
+            }
+#else
+            (void)avx2;
+#endif
             // Blocks of 8 k-steps keep the strided writes within a few cache lines.
             int64_t p = 0;
             for (; p + 8 <= kc; p += 8) {
@@ -287,7 +386,21 @@ static float *lt_workspace_get(int slot, size_t floats) {
     return ws->data[slot];
 }
 
-float *lt_sgemm_shared_workspace(size_t floats) { return lt_workspace_get(1, floats); }
+// Shared packed B up to 16 MiB stays allocated per calling thread; larger ones are allocated
+// for the call and freed by lt_sgemm_shared_release, so a single huge product does not pin
+// its packed copy for the life of the thread.
+enum { LT_SHARED_KEEP_FLOATS = 4 << 20 };
+
+float *lt_sgemm_shared_workspace(size_t floats) {
+    if (floats <= LT_SHARED_KEEP_FLOATS) return lt_workspace_get(1, floats);
+    return (float *)aligned_alloc(64, (floats * sizeof(float) + 63) & ~(size_t)63);
+}
+
+void lt_sgemm_shared_release(float *buffer) {
+    pthread_once(&lt_ws_once, lt_ws_init);
+    lt_workspace *ws = (lt_workspace *)pthread_getspecific(lt_ws_key);
+    if (buffer && (!ws || buffer != ws->data[1])) free(buffer);
+}
 
 /// Splits n into ceil(n / target) near-equal blocks, each a multiple of `align` (but the last).
 static int64_t lt_even_split(int64_t n, int64_t target, int64_t align) {
@@ -351,14 +464,14 @@ static void lt_sgemm_driver(lt_sgemm_isa isa, int transA, int transB, int64_t M,
         for (int64_t pc = 0; pc < K; pc += kcMax) {
             int64_t kc = K - pc < kcMax ? K - pc : kcMax;
             float betaHere = pc == 0 ? beta : 1.0f;
-            lt_pack_a(transA, A, lda, ic, mc, pc, kc, alpha, mr, packA);
+            lt_pack_a(transA, A, lda, ic, mc, pc, kc, alpha, mr, isa.avx2, packA);
             for (int64_t jc = 0; jc < N; jc += ncMax) {
                 int64_t nc = N - jc < ncMax ? N - jc : ncMax;
                 const float *blockB;
                 if (prepacked) {
                     blockB = prepacked + pc * nPad + jc * kc;
                 } else {
-                    lt_pack_b(transB, B, ldb, pc, kc, jc, nc, nr, packB);
+                    lt_pack_b(transB, B, ldb, pc, kc, jc, nc, nr, isa.avx2, packB);
                     blockB = packB;
                 }
                 for (int64_t ir = 0; ir < mc; ir += mr) {
@@ -389,9 +502,67 @@ static void lt_sgemm_driver(lt_sgemm_isa isa, int transA, int transB, int64_t M,
     }
 }
 
+// Matrix-vector products (M == 1 or N == 1): packing would copy the whole matrix for a single
+// pass over it, so these stream the matrix directly. y[i·incy] = alpha·Σ_p X(i, p)·v[p] + beta·y
+// for i < n, with X(i, p) = X[i·ldx + p] (`rowDots`) or X[p·ldx + i]. `v` is contiguous.
+// 16 independent partial sums per dot (then a fixed-order reduction) vectorise without
+// reassociation, and keep the result independent of how the caller splits i.
+LT_CLONES static void lt_gemv_dots(int64_t n, int64_t K, const float *X, int64_t ldx,
+                                   const float *v, float *acc) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *x = X + i * ldx;
+        float part[16] = {0};
+        int64_t p = 0;
+        for (; p + 16 <= K; p += 16)
+            for (int l = 0; l < 16; l++) part[l] += x[p + l] * v[p + l];
+        for (int l = 0; p < K; p++, l++) part[l] += x[p] * v[p];
+        for (int w = 8; w >= 1; w /= 2)
+            for (int l = 0; l < w; l++) part[l] += part[l + w];
+        acc[i] = part[0];
+    }
+}
+
+LT_CLONES static void lt_gemv_axpys(int64_t n, int64_t K, const float *X, int64_t ldx,
+                                    const float *v, float *acc) {
+    for (int64_t i = 0; i < n; i++) acc[i] = 0.0f;
+    for (int64_t p = 0; p < K; p++) {
+        const float *x = X + p * ldx;
+        float s = v[p];
+        for (int64_t i = 0; i < n; i++) acc[i] += s * x[i];
+    }
+}
+
+/// Returns 0 when scratch memory is unavailable (the caller then takes the general path).
+static int lt_gemv(int rowDots, int64_t n, int64_t K, float alpha, const float *X, int64_t ldx,
+                   const float *v, int64_t incv, float beta, float *y, int64_t incy) {
+    float *scratch = lt_workspace_get(0, (size_t)(n + (incv != 1 ? K : 0)));
+    if (!scratch) return 0;
+    float *acc = scratch;
+    if (incv != 1) {
+        float *vc = scratch + n;
+        for (int64_t p = 0; p < K; p++) vc[p] = v[p * incv];
+        v = vc;
+    }
+    if (rowDots) lt_gemv_dots(n, K, X, ldx, v, acc);
+    else lt_gemv_axpys(n, K, X, ldx, v, acc);
+    for (int64_t i = 0; i < n; i++) {
+        float *yi = y + i * incy;
+        *yi = alpha * acc[i] + (beta == 0.0f ? 0.0f : beta * *yi);
+    }
+    return 1;
+}
+
 void lt_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
               int64_t ldc) {
+    if (K > 0 && alpha != 0.0f) {
+        // c[0, j] = Σ_p a[p]·op(B)[p, j]: B rows are dots when B is stored transposed.
+        if (M == 1 && lt_gemv(transB, N, K, alpha, B, ldb, A, transA ? lda : 1, beta, C, 1))
+            return;
+        // c[i, 0] = Σ_p op(A)[i, p]·b[p].
+        if (N == 1 && lt_gemv(!transA, M, K, alpha, A, lda, B, transB ? 1 : ldb, beta, C, ldc))
+            return;
+    }
     lt_sgemm_driver(lt_sgemm_pick(lt_cpu_level()), transA, transB, M, N, K, alpha, A, lda, B, ldb,
                     NULL, beta, C, ldc);
 }
@@ -404,13 +575,37 @@ size_t lt_sgemm_packed_b_size(int level, int64_t K, int64_t N) {
 
 void lt_sgemm_pack_b(int level, int transB, int64_t K, int64_t N, const float *B, int64_t ldb,
                      int64_t n0, int64_t n1, float *packed) {
-    int nr = lt_sgemm_pick(level).nr;
+    lt_sgemm_isa isa = lt_sgemm_pick(level);
+    int nr = isa.nr;
     if (K <= 0 || n1 <= n0) return;
     const int64_t kcMax = lt_even_split(K, LT_KC, 4);
     const int64_t nPad = (N + nr - 1) / nr * nr;
     for (int64_t pc = 0; pc < K; pc += kcMax) {
         int64_t kc = K - pc < kcMax ? K - pc : kcMax;
-        lt_pack_b(transB, B, ldb, pc, kc, n0, n1 - n0, nr, packed + pc * nPad + n0 * kc);
+        lt_pack_b(transB, B, ldb, pc, kc, n0, n1 - n0, nr, isa.avx2, packed + pc * nPad + n0 * kc);
+    }
+}
+
+void lt_sgemm_pack_b_half_t(int level, int bf16, int64_t K, int64_t N, const uint16_t *W,
+                            int64_t ldw, int64_t n0, int64_t n1, float *packed) {
+    lt_sgemm_isa isa = lt_sgemm_pick(level);
+    int nr = isa.nr;
+    if (K <= 0 || n1 <= n0) return;
+    const int64_t kcMax = lt_even_split(K, LT_KC, 4);
+    const int64_t nPad = (N + nr - 1) / nr * nr;
+    // One panel's rows converted to float32 ([nr, kc], ld kc), then packed as a transposed B.
+    _Alignas(64) float rows[LT_NR_MAX * LT_KC];
+    for (int64_t pc = 0; pc < K; pc += kcMax) {
+        int64_t kc = K - pc < kcMax ? K - pc : kcMax;
+        for (int64_t jb = n0; jb < n1; jb += nr) {
+            int64_t cols = n1 - jb < nr ? n1 - jb : nr;
+            for (int64_t j = 0; j < cols; j++) {
+                const uint16_t *src = W + (jb + j) * ldw + pc;
+                if (bf16) lt_bf16_to_f32(src, rows + j * kc, kc);
+                else lt_f16_to_f32(src, rows + j * kc, kc);
+            }
+            lt_pack_b(1, rows, kc, 0, kc, 0, cols, nr, isa.avx2, packed + pc * nPad + jb * kc);
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 LT_CLONES void lt_layernorm_fwd_f32(const float *x, const float *w, const float *b, float *y,
                                     float *mean, float *rstd, int64_t rows, int64_t cols,
                                     float eps) {
+    int stream = rows * cols >= LT_NT_MIN_FLOATS;
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *restrict yr = y + r * cols;
@@ -14,7 +15,14 @@ LT_CLONES void lt_layernorm_fwd_f32(const float *x, const float *w, const float 
         float rs = 1.0f / sqrtf(var + eps);
         mean[r] = m;
         rstd[r] = rs;
-        if (w && b) {
+        if (stream && ((uintptr_t)yr & 31) == 0 && cols % 8 == 0) {
+            for (int64_t i = 0; i < cols; i += 8) {
+                lt_v8f v = (LT_LOAD8(xr + i) - m) * rs;
+                if (w) v *= LT_LOAD8(w + i);
+                if (b) v += LT_LOAD8(b + i);
+                __builtin_nontemporal_store(v, (lt_v8f *)(yr + i));
+            }
+        } else if (w && b) {
             for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - m) * rs * w[i] + b[i];
         } else if (w) {
             for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - m) * rs * w[i];
@@ -24,6 +32,7 @@ LT_CLONES void lt_layernorm_fwd_f32(const float *x, const float *w, const float 
             for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - m) * rs;
         }
     }
+    if (stream) LT_STORE_FENCE();
 }
 
 LT_CLONES void lt_layernorm_bwd_dx_f32(const float *g, const float *x, const float *w,
@@ -35,21 +44,27 @@ LT_CLONES void lt_layernorm_bwd_dx_f32(const float *g, const float *x, const flo
         float *restrict dr = dx + r * cols;
         float m = mean[r], rs = rstd[r];
         // a = mean(g·w), c = mean(g·w·xhat)
-        float accA[LT_ACC] = {0}, accC[LT_ACC] = {0};
+        lt_v8f accA = {0}, accC = {0}, accA2 = {0}, accC2 = {0};
         int64_t i = 0;
-        for (; i + LT_ACC <= cols; i += LT_ACC)
-            for (int j = 0; j < LT_ACC; j++) {
-                float gw = w ? gr[i + j] * w[i + j] : gr[i + j];
-                accA[j] += gw;
-                accC[j] += gw * (xr[i + j] - m) * rs;
+        for (; i + 16 <= cols; i += 16) {
+            lt_v8f g0 = LT_LOAD8(gr + i), g1 = LT_LOAD8(gr + i + 8);
+            if (w) {
+                g0 *= LT_LOAD8(w + i);
+                g1 *= LT_LOAD8(w + i + 8);
             }
-        for (int j = 0; i < cols; i++, j++) {
-            float gw = w ? gr[i] * w[i] : gr[i];
-            accA[j] += gw;
-            accC[j] += gw * (xr[i] - m) * rs;
+            accA += g0;
+            accA2 += g1;
+            accC += g0 * ((LT_LOAD8(xr + i) - m) * rs);
+            accC2 += g1 * ((LT_LOAD8(xr + i + 8) - m) * rs);
         }
-        float a = lt_combine_sum(accA) / (float)cols;
-        float c = lt_combine_sum(accC) / (float)cols;
+        float tailA = 0, tailC = 0;
+        for (; i < cols; i++) {
+            float gw = w ? gr[i] * w[i] : gr[i];
+            tailA += gw;
+            tailC += gw * (xr[i] - m) * rs;
+        }
+        float a = (lt_hsum8(accA + accA2) + tailA) / (float)cols;
+        float c = (lt_hsum8(accC + accC2) + tailC) / (float)cols;
         if (w) {
             for (i = 0; i < cols; i++)
                 dr[i] = rs * (gr[i] * w[i] - a - (xr[i] - m) * rs * c);

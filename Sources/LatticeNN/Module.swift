@@ -17,6 +17,15 @@ public final class Parameter: @unchecked Sendable {
 
     /// Shape of the current value.
     public var shape: [Int] { value.shape }
+
+    /// Replaces the value with `tensor` as a fresh leaf (tracking gradients unless a buffer),
+    /// keeping the accumulated `.grad` when `keepGrad` is set (optimizers update this way).
+    public func assign(_ tensor: Tensor, keepGrad: Bool = false) {
+        let leaf = tensor.detach()
+        if !isBuffer && leaf.dtype.isFloatingPoint { leaf.requiresGrad = true }
+        if keepGrad { leaf.grad = value.grad }
+        value = leaf
+    }
 }
 
 /// Base class of every layer and model. Subclasses register parameters and children in `init`
@@ -92,35 +101,54 @@ open class Module: @unchecked Sendable {
         let weights = sanitize(weights)
         let params = namedParameters()
         let known = Dictionary(params.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-        let missing = params.map(\.0).filter { weights[$0] == nil }
+        let missing = params.filter { weights[$0.0] == nil }.map { "'\($0.0)' \($0.1.shape)" }
         let unused = weights.keys.filter { known[$0] == nil }.sorted()
+            .map { "'\($0)' \(weights[$0]?.shape ?? [])" }
         if !missing.isEmpty {
             throw LatticeError(
                 .missingKey,
                 "\(source): missing \(missing.count) tensor(s) expected by \(type(of: self)): "
-                    + missing.prefix(8).joined(separator: ", ") + (missing.count > 8 ? ", ..." : "")
-            )
+                    + Module.list(missing))
         }
         if !unused.isEmpty {
             throw LatticeError(
                 .unexpectedKey,
                 "\(source): \(unused.count) tensor(s) not used by \(type(of: self)): "
-                    + unused.prefix(8).joined(separator: ", ") + (unused.count > 8 ? ", ..." : ""))
+                    + Module.list(unused))
         }
+        var values: [(Parameter, Tensor)] = []
         for (key, p) in params {
-            let w = weights[key]!
+            guard let w = weights[key] else { continue }
             if w.shape != p.value.shape {
                 throw LatticeError(
                     .shapeMismatch,
-                    "\(source): tensor '\(key)' has shape \(w.shape) but \(type(of: self)) expects \(p.value.shape)"
-                )
+                    "\(source): tensor '\(key)' has shape \(w.shape) but \(type(of: self)) expects "
+                        + "\(p.value.shape)")
             }
+            values.append((p, w))
         }
-        for (key, p) in params {
-            let w = weights[key]!.detach()
-            if !p.isBuffer && w.dtype.isFloatingPoint { w.requiresGrad = true }
-            p.value = w
+        // Assign only after every check passed, so a failed load leaves the module untouched.
+        for (p, w) in values { p.assign(w) }
+    }
+
+    private static func list(_ items: [String]) -> String {
+        items.prefix(8).joined(separator: ", ") + (items.count > 8 ? ", ..." : "")
+    }
+
+    /// Re-initialises parameters from `generator`, recursively and in registration order, so
+    /// the same seed gives the same model. Layers override this (PyTorch `reset_parameters`);
+    /// the default only recurses into children.
+    open func resetParameters(generator: inout RandomGenerator) {
+        for (_, c) in childList { c.resetParameters(generator: &generator) }
+    }
+
+    /// Every module in the tree with its dotted path ("" for self), depth first.
+    public func namedModules(prefix: String = "") -> [(String, Module)] {
+        var out: [(String, Module)] = [(prefix, self)]
+        for (name, child) in childList {
+            out += child.namedModules(prefix: prefix.isEmpty ? name : prefix + "." + name)
         }
+        return out
     }
 
     /// The state dict: every parameter and buffer by key.

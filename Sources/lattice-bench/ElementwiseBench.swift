@@ -11,7 +11,8 @@ enum ElementwiseBench {
             name: "layernorm-4096x1024", summary: "LayerNorm over 4096 rows of 1024 with affine",
             run: { layerNorm4096() }),
         Benchmark(
-            name: "softmax-4096x4096", summary: "row softmax over 4096×4096", run: { softmax4096() }),
+            name: "softmax-4096x4096", summary: "row softmax over 4096×4096", run: { softmax4096() }
+        ),
     ]
 
     private static func random(_ shape: [Int], seed: UInt64) -> Tensor {

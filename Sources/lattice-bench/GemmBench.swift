@@ -1,5 +1,6 @@
 // SGEMM benchmarks: Lattice's Gemm against OpenBLAS timed in the same run on the same buffers
 // (loaded with dlopen when installed; no link-time dependency), else baselines.md numbers.
+import CLatticeKernels
 import Foundation
 import LatticeTensor
 
@@ -15,13 +16,16 @@ enum GemmBench {
         var k: Int
         var n: Int
         var transB = false
+        /// B is a bfloat16 weight W [N, K] read by `Gemm.sgemmHalfWeight` (OpenBLAS gets W in
+        /// float32).
+        var bf16Weight = false
         var threads: Int? = nil
         /// OpenBLAS 0.3.21 in ../shared/perf/baselines.md, used when OpenBLAS cannot be loaded.
         var recorded: Double? = nil
 
         var name: String {
             var s = "gemm-\(m)x\(k)x\(n)"
-            if transB { s += "-transB" }
+            if bf16Weight { s += "-bf16weight" } else if transB { s += "-transB" }
             if threads == 1 { s += "-1thread" }
             return s
         }
@@ -33,6 +37,7 @@ enum GemmBench {
         Shape(m: 2048, k: 2048, n: 2048, recorded: 194),
         Shape(m: 4096, k: 1024, n: 3072, recorded: 195),
         Shape(m: 4096, k: 1024, n: 4096, transB: true),
+        Shape(m: 4096, k: 1024, n: 4096, transB: true, bf16Weight: true),
         Shape(m: 1024, k: 1024, n: 1024, threads: 1, recorded: 100),
         Shape(m: 384, k: 384, n: 384, recorded: 204),
         Shape(m: 128, k: 64, n: 512),
@@ -43,7 +48,7 @@ enum GemmBench {
         Benchmark(
             name: shape.name,
             summary: "SGEMM \(shape.m)x\(shape.k) · \(shape.k)x\(shape.n)"
-                + (shape.transB ? " (B transposed)" : "")
+                + (shape.bf16Weight ? " (B = bf16 weightᵀ)" : shape.transB ? " (B transposed)" : "")
                 + ", \(shape.threads.map { "\($0)" } ?? "all") threads, vs OpenBLAS"
         ) { [run(shape)] }
     }
@@ -60,8 +65,15 @@ enum GemmBench {
         }
         let threads = s.threads ?? Parallel.threadCount
         let ldb = s.transB ? s.k : s.n
+        let half = UnsafeMutablePointer<UInt16>.allocate(capacity: s.bf16Weight ? s.k * s.n : 0)
+        defer { half.deallocate() }
+        if s.bf16Weight { lt_f32_to_bf16(b, half, Int64(s.k * s.n)) }
         let lattice = {
-            if threads == 1 {
+            if s.bf16Weight {
+                Gemm.sgemmHalfWeight(
+                    m: s.m, n: s.n, k: s.k, a: a, lda: s.k, w: half, ldw: s.k, bf16: true, c: c,
+                    ldc: s.n)
+            } else if threads == 1 {
                 Gemm.sgemmSerial(
                     transB: s.transB, m: s.m, n: s.n, k: s.k, a: a, lda: s.k, b: b, ldb: ldb, c: c,
                     ldc: s.n)
@@ -127,10 +139,11 @@ enum GemmBench {
 
 /// cblas_sgemm from a system OpenBLAS, found at run time.
 struct OpenBLAS {
-    typealias SGEMM = @convention(c) (
-        Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
-        UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
-    ) -> Void
+    typealias SGEMM =
+        @convention(c) (
+            Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+            UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
+        ) -> Void
     typealias SetThreads = @convention(c) (Int32) -> Void
 
     let sgemm: SGEMM

@@ -7,6 +7,8 @@
 let allBenchmarks: [Benchmark] = [
     GemmBench.benchmarks,
     ElementwiseBench.benchmarks,
+    AttentionBench.benchmarks,
+    TransformerBench.benchmarks,
     ConvBench.benchmarks,
     SafetensorsBench.benchmarks,
 ].flatMap { $0 }

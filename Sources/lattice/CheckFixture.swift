@@ -14,8 +14,11 @@ struct CheckFixture: ParsableCommand {
             malformed or its module has no handler.
             """)
 
-    @Argument(help: "Fixture files (*.safetensors).")
+    @Argument(help: "Fixture files (*.safetensors), or folders to check every fixture in.")
     var files: [String]
+
+    @Flag(help: "Print only the verdict line of each file.")
+    var quiet = false
 
     @Flag(help: "Print one JSON object per output instead of text.")
     var json = false
@@ -35,7 +38,8 @@ struct CheckFixture: ParsableCommand {
         let runner = FixtureRunner()
         var exit: Int32 = 0
         var counts: [FixtureReport.Status: Int] = [:]
-        for path in files {
+        let paths = files.flatMap(CheckFixture.expand)
+        for path in paths {
             let report = runner.check(URL(fileURLWithPath: path))
             if json { printJSON(report, path: path) } else { printText(report, path: path) }
             counts[report.status, default: 0] += 1
@@ -45,13 +49,23 @@ struct CheckFixture: ParsableCommand {
             case .unsupported, .invalid: exit = 2
             }
         }
-        if !json && files.count > 1 {
+        if !json && paths.count > 1 {
             let order: [FixtureReport.Status] = [.passed, .failed, .error, .unsupported, .invalid]
             print(
                 order.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }.joined(
                     separator: ", "))
         }
         if exit != 0 { throw ExitCode(exit) }
+    }
+
+    /// A folder stands for its `*.safetensors` files, sorted; anything else is taken as is.
+    static func expand(_ path: String) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
+            isDirectory.boolValue,
+            let names = try? FileManager.default.contentsOfDirectory(atPath: path)
+        else { return [path] }
+        return names.filter { $0.hasSuffix(".safetensors") }.sorted().map { path + "/" + $0 }
     }
 
     private func format(_ x: Double?) -> String {
@@ -61,7 +75,7 @@ struct CheckFixture: ParsableCommand {
 
     private func printText(_ r: FixtureReport, path: String) {
         let width = max(8, r.outputs.map(\.name.count).max() ?? 0)
-        for o in r.outputs {
+        for o in r.outputs where !quiet {
             let name = o.name.padding(toLength: width, withPad: " ", startingAt: 0)
             let tol = o.tolerance.map { "\($0.tolerance)" } ?? "none"
             var line = "  \(name)  max|err| \(format(o.maxAbsError))  tol \(tol)  "

@@ -117,6 +117,8 @@ private func maxAbsDiff(_ x: [Float], _ y: [Float]) -> Float {
         (1, 1, 1), (17, 65, 33), (130, 300, 7), (64, 64, 64), (13, 37, 400),
         // k > KC (several k-blocks), n > NC (several column blocks), m > MC (row blocks).
         (25, 45, 800), (5, 1000, 10), (1600, 20, 3),
+        // Matrix-vector products (a separate unpacked path).
+        (1, 300, 70), (45, 1, 130), (1, 1, 500), (1, 40, 3),
     ]
 
     @Test func blockedMatchesNaiveOnEveryISALevel() {
@@ -193,7 +195,9 @@ private func maxAbsDiff(_ x: [Float], _ y: [Float]) -> Float {
     @Test func threadedEqualsSerialAndIsDeterministic() {
         for (m, n, k, tA, tB) in [
             (300, 200, 500, false, false), (100, 900, 70, true, false), (1000, 64, 96, false, true),
-            (128, 512, 64, true, true),
+            (128, 512, 64, true, true), (1, 3000, 700, true, false), (3000, 1, 700, false, true),
+            // K·N above the kept shared-buffer size: packed B is allocated for the call.
+            (64, 64, 70000, false, false),
         ] {
             let a = randomFloats(m * k, seed: 11)
             let b = randomFloats(k * n, seed: 12)
@@ -283,6 +287,26 @@ private func maxAbsDiff(_ x: [Float], _ y: [Float]) -> Float {
         let ref2 = referenceMatmul(xt.contiguous(), wt.transpose(0, 1).contiguous()).values
         let exp2 = ref2.enumerated().map { $0.element + bv[$0.offset % 5] }
         #expect(maxAbsDiff(y2.toFloats(), exp2) < 1e-4)
+    }
+
+    /// A half-precision weight is converted while packing; the packed values and the kernel are
+    /// the same as for its float32 conversion, so the outputs agree bit for bit.
+    @Test func halfWeightLinearMatchesConvertedWeight() {
+        var g = RandomGenerator(seed: 41)
+        for dtype in [DType.float16, .bfloat16] {
+            for (rows, inF, outF) in [(37, 70, 45), (300, 500, 64), (5, 9, 130), (64, 1000, 33)] {
+                let x = Tensor.randn([rows, inF], generator: &g)
+                let w = Tensor.randn([outF, inF], generator: &g).to(dtype)
+                let bias = Tensor.randn([outF], generator: &g)
+                let fast = linear(x, weight: w, bias: bias)
+                let reference = linear(x, weight: w.float(), bias: bias)
+                #expect(fast.toFloats() == reference.toFloats(), "\(dtype) \(rows)x\(inF)x\(outF)")
+            }
+        }
+        let wHalf = Tensor.randn([5, 4], generator: &g).to(.bfloat16)
+        gradCheck([Tensor.randn([2, 3, 4], generator: &g), Tensor.randn([5], generator: &g)]) {
+            linear($0[0], weight: wHalf, bias: $0[1])
+        }
     }
 
     // Gradient checks use gradCheck's default tolerance (see GradCheck.swift for its rationale).

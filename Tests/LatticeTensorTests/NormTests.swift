@@ -8,7 +8,9 @@ import Testing
 @Suite struct NormTests {
     /// Two-pass float statistics over ≤ 1024 values: relative error ~√n·ε on normalised outputs
     /// of magnitude ≤ ~4, so 2e-5 absolute (after weight/bias ≤ 2) holds with margin.
-    @Test(arguments: [(7, 33, true, true), (5, 1024, true, false), (3, 17, false, true), (4, 64, false, false)])
+    @Test(arguments: [
+        (7, 33, true, true), (5, 1024, true, false), (3, 17, false, true), (4, 64, false, false),
+    ])
     func layerNormMatchesNaiveTwin(_ rows: Int, _ cols: Int, _ hasWeight: Bool, _ hasBias: Bool) {
         let x = randomTensor([rows, cols], seed: 50, low: -3, high: 5)
         let w = hasWeight ? randomTensor([cols], seed: 51) : nil
@@ -17,6 +19,20 @@ import Testing
         let ref = NaiveKernels.layerNormRows(
             x.toFloats(), cols: cols, weight: w?.toFloats(), bias: b?.toFloats(), eps: 1e-5)
         for (g, r) in zip(got, ref) { #expect(Swift.abs(g - r) <= 2e-5) }
+    }
+
+    @Test func layerNormStreamingPathMatchesNaiveTwin() {
+        // 4100×1024: per-thread chunks of ≥ 2M floats take the non-temporal store path (with
+        // up to 2 threads). Same statistics and tolerance as the small twin test.
+        let x = randomTensor([4100, 1024], seed: 59, low: -3, high: 5)
+        let w = randomTensor([1024], seed: 51)
+        let b = randomTensor([1024], seed: 52)
+        let got = layerNorm(x, weight: w, bias: b, eps: 1e-5).toFloats()
+        let ref = NaiveKernels.layerNormRows(
+            x.toFloats(), cols: 1024, weight: w.toFloats(), bias: b.toFloats(), eps: 1e-5)
+        var worst: Float = 0
+        for (g, r) in zip(got, ref) { worst = Swift.max(worst, Swift.abs(g - r)) }
+        #expect(worst <= 2e-5)
     }
 
     @Test func layerNormHandlesLargeOffsetAndConstantRows() {
@@ -49,9 +65,11 @@ import Testing
         let b = randomTensor([6], seed: 58)
         let got = groupNorm(x, groups: 3, weight: w, bias: b, eps: 1e-5).toFloats()
         let g = x.reshape([2, 3, 30])  // [N, G, C/G*S]
-        let xhat = (g - g.mean(axes: [2], keepDims: true))
+        let xhat =
+            (g - g.mean(axes: [2], keepDims: true))
             * (g.variance(axes: [2], keepDims: true, unbiased: false) + 1e-5).rsqrt()
-        let ref = (xhat.reshape([2, 6, 3, 5]) * w.reshape([1, 6, 1, 1]) + b.reshape([1, 6, 1, 1]))
+        let ref =
+            (xhat.reshape([2, 6, 3, 5]) * w.reshape([1, 6, 1, 1]) + b.reshape([1, 6, 1, 1]))
             .toFloats()
         for (u, v) in zip(got, ref) { #expect(Swift.abs(u - v) <= 3e-5) }
     }
@@ -73,7 +91,9 @@ import Testing
         let w = randomTensor([5], seed: 61)
         let b = randomTensor([5], seed: 62)
         // Transposed input [6, 5]: the op sees a non-contiguous tensor.
-        gradCheck([x, w, b]) { layerNorm($0[0].transpose(0, 1), weight: $0[1], bias: $0[2], eps: 1e-5) }
+        gradCheck([x, w, b]) {
+            layerNorm($0[0].transpose(0, 1), weight: $0[1], bias: $0[2], eps: 1e-5)
+        }
         gradCheck([x]) { layerNorm($0[0], weight: nil, bias: nil, eps: 1e-5) }
         let x3 = randomTensor([2, 3, 4], seed: 63)
         let w4 = randomTensor([4], seed: 64)
@@ -87,17 +107,24 @@ import Testing
         let w = randomTensor([48], seed: 66)
         let b = randomTensor([48], seed: 67)
         let gy = randomTensor([300, 48], seed: 68)
-        let (x1, w1, b1) = (x.detach().requiringGrad(), w.detach().requiringGrad(), b.detach().requiringGrad())
+        let (x1, w1, b1) = (
+            x.detach().requiringGrad(), w.detach().requiringGrad(), b.detach().requiringGrad()
+        )
         layerNorm(x1, weight: w1, bias: b1, eps: 1e-5).backward(gy)
-        let (x2, w2, b2) = (x.detach().requiringGrad(), w.detach().requiringGrad(), b.detach().requiringGrad())
-        let xhat = (x2 - x2.mean(axes: [1], keepDims: true))
+        let (x2, w2, b2) = (
+            x.detach().requiringGrad(), w.detach().requiringGrad(), b.detach().requiringGrad()
+        )
+        let xhat =
+            (x2 - x2.mean(axes: [1], keepDims: true))
             * (x2.variance(axes: [1], keepDims: true, unbiased: false) + 1e-5).rsqrt()
         (xhat * w2 + b2).backward(gy)
         for (fused, composed) in [(x1.grad, x2.grad), (w1.grad, w2.grad), (b1.grad, b2.grad)] {
             let f = fused?.toFloats() ?? []
             let c = composed?.toFloats() ?? [1]
             #expect(f.count == c.count)
-            for (u, v) in zip(f, c) { #expect(Swift.abs(u - v) <= 1e-4 * Swift.max(1, Swift.abs(v))) }
+            for (u, v) in zip(f, c) {
+                #expect(Swift.abs(u - v) <= 1e-4 * Swift.max(1, Swift.abs(v)))
+            }
         }
     }
 
@@ -115,7 +142,9 @@ import Testing
         gradCheck([x, w, b]) { groupNorm($0[0], groups: 2, weight: $0[1], bias: $0[2], eps: 1e-5) }
         // Non-contiguous [N, C, S] input from a transposed tensor, no affine.
         let y = randomTensor([2, 5, 6], seed: 75)
-        gradCheck([y]) { groupNorm($0[0].transpose(1, 2), groups: 3, weight: nil, bias: nil, eps: 1e-5) }
+        gradCheck([y]) {
+            groupNorm($0[0].transpose(1, 2), groups: 3, weight: nil, bias: nil, eps: 1e-5)
+        }
     }
 
     @Test func l2NormalizeGradients() {

@@ -21,13 +21,16 @@ import Testing
         let norm = Set((axes ?? [0, 1, 2, 3]).map { $0 < 0 ? $0 + 4 : $0 })
         for (op, f) in [
             (ReduceOp.sum, { (t: Tensor) in t.sum(axes: axes, keepDims: true) }),
-            (.max, { $0.max(axes: axes, keepDims: true) }), (.min, { $0.min(axes: axes, keepDims: true) }),
+            (.max, { $0.max(axes: axes, keepDims: true) }),
+            (.min, { $0.min(axes: axes, keepDims: true) }),
         ] {
             let got = f(x).toFloats()
             let ref = NaiveKernels.reduce(op, xs, shape: x.shape, axes: norm)
             #expect(got.count == ref.count)
             for (g, r) in zip(got, ref) {
-                #expect(Swift.abs(g - r) <= 1e-5 * Swift.max(Swift.abs(r), 1), "\(op) axes \(String(describing: axes))")
+                #expect(
+                    Swift.abs(g - r) <= 1e-5 * Swift.max(Swift.abs(r), 1),
+                    "\(op) axes \(String(describing: axes))")
             }
         }
         var dropped = x.shape
@@ -80,7 +83,9 @@ import Testing
         gradCheck([x]) { $0[0].mean(axes: [1], keepDims: true) }
         gradCheck([x]) { $0[0].permute([2, 0, 1]).mean(axes: [0, 2]) }
         gradCheck([x]) { $0[0].variance(axes: [0, 2]) }
-        gradCheck([x]) { $0[0].transpose(1, 2).variance(axes: [-1], keepDims: true, unbiased: false) }
+        gradCheck([x]) {
+            $0[0].transpose(1, 2).variance(axes: [-1], keepDims: true, unbiased: false)
+        }
         // A permutation of 0, 0.1, ..., 2.3: no two values are within 2h = 0.02, so finite
         // differences never move the argmax.
         let y = Tensor((0..<24).map { Float(($0 * 7) % 24) * 0.1 }, shape: [4, 6])
@@ -108,7 +113,9 @@ import Testing
         let lp = x.logSoftmax(axis: 1).toFloats()
         let refL = NaiveKernels.softmaxRows(xs, cols: cols, log: true)
         for (g, r) in zip(lp, refL) {
-            if r == -.infinity { #expect(g == -.infinity) } else {
+            if r == -.infinity {
+                #expect(g == -.infinity)
+            } else {
                 #expect(Swift.abs(g - r) <= 2e-5 * Swift.max(1, Swift.abs(r)))
             }
         }
@@ -121,7 +128,8 @@ import Testing
         // Same arithmetic per row, only the layout differs: results must agree to rounding.
         let x = randomTensor([3, 4, 5], seed: 44)
         let a = x.softmax(axis: 1).toFloats()
-        let b = x.transpose(1, 2).contiguous().softmax(axis: -1).transpose(1, 2).contiguous().toFloats()
+        let b = x.transpose(1, 2).contiguous().softmax(axis: -1).transpose(1, 2).contiguous()
+            .toFloats()
         for (u, v) in zip(a, b) { #expect(Swift.abs(u - v) <= 1e-7) }
         let s = x.softmax(axis: 0).sum(axes: [0]).toFloats()
         for v in s { #expect(Swift.abs(v - 1) < 1e-6) }

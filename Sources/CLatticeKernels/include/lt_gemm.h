@@ -29,15 +29,25 @@ size_t lt_sgemm_packed_b_size(int level, int64_t K, int64_t N);
 void lt_sgemm_pack_b(int level, int transB, int64_t K, int64_t N, const float *B, int64_t ldb,
                      int64_t n0, int64_t n1, float *packed);
 
+/// As lt_sgemm_pack_b for B = Wᵀ, W an [N, K] row-major matrix (row stride ldw) of 16-bit
+/// floats: bfloat16 when `bf16`, else IEEE half. Converts while packing, so a half-precision
+/// weight never needs a float32 copy. Gives the same packed values as converting W first.
+void lt_sgemm_pack_b_half_t(int level, int bf16, int64_t K, int64_t N, const uint16_t *W,
+                            int64_t ldw, int64_t n0, int64_t n1, float *packed);
+
 /// C[M×N] = alpha·op(A)·B + beta·C with B packed by lt_sgemm_pack_b (same level, K, N).
 /// Bit-identical to lt_sgemm on the same operands.
 void lt_sgemm_packed(int level, int transA, int64_t M, int64_t N, int64_t K, float alpha,
                      const float *A, int64_t lda, const float *packedB, float beta, float *C,
                      int64_t ldc);
 
-/// A buffer of at least `floats` owned by the calling thread (reused across calls, freed at
-/// thread exit), for a packed B that this thread's workers read. NULL when out of memory.
+/// A buffer of at least `floats` for a packed B that the calling thread's workers read: the
+/// calling thread's reusable buffer when small (≤ 16 MiB), else a fresh allocation. Hand it
+/// back with lt_sgemm_shared_release on the same thread. NULL when out of memory.
 float *lt_sgemm_shared_workspace(size_t floats);
+
+/// Ends the use of a lt_sgemm_shared_workspace buffer (frees it unless it is the kept one).
+void lt_sgemm_shared_release(float *buffer);
 
 #ifdef __cplusplus
 }

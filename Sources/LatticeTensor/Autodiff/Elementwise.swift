@@ -20,7 +20,8 @@ extension Tensor {
         var axes = Set(0..<lead)
         for i in lead..<rank where target[i - lead] == 1 && shape[i] != 1 { axes.insert(i) }
         let src = float()
-        let summed = axes.isEmpty ? src.rawContiguous() : ReduceKernels.reduce(.sum, src, axes: axes)
+        let summed =
+            axes.isEmpty ? src.rawContiguous() : ReduceKernels.reduce(.sum, src, axes: axes)
         return Tensor(
             storage: summed.storage, shape: target, strides: Tensor.contiguousStrides(for: target),
             offset: summed.offset, dtype: .float32)
@@ -67,7 +68,8 @@ extension Tensor {
                 // (PyTorch masks the 0·log 0 = NaN case the same way).
                 if needA { ga = g * b * a.pow(b - 1) }
                 if needB {
-                    let safe = `where`(a.eq(0).logicalAnd(b.ge(0)), Tensor(scalar: 0), out * a.log())
+                    let safe = `where`(
+                        a.eq(0).logicalAnd(b.ge(0)), Tensor(scalar: 0), out * a.log())
                     gb = g * safe
                 }
             }
@@ -140,7 +142,8 @@ extension Tensor {
 
     /// Elementwise AND of two masks (nonzero is true), as `.bool`.
     func logicalAnd(_ other: Tensor) -> Tensor {
-        ElementwiseKernels.compare(.ne, asMask().float() * other.asMask().float(), Tensor(scalar: 0))
+        ElementwiseKernels.compare(
+            .ne, asMask().float() * other.asMask().float(), Tensor(scalar: 0))
     }
 
     /// This tensor as a 0/1 byte mask (`.bool`/`.uint8` kept, other dtypes compared with 0).

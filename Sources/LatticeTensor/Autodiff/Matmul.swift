@@ -37,9 +37,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         precondition(bias.shape == [outF], "linear: bias \(bias.shape) for weight \(weight.shape)")
     }
     let xf = x.float()
-    let w = weight.float()
     let bf = bias?.float()
-    let rows = inF == 0 ? xf.count : xf.count / inF
+    let rows = xf.shape.dropLast().reduce(1, *)
     let outShape = Array(xf.shape.dropLast()) + [outF]
     // [rows, in]: a view when x's leading dims fold, else a copy.
     let x2 = xf.rank == 2 ? xf : withNoGrad { xf.reshape([rows, inF]) }
@@ -53,6 +52,26 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         beta = 1
     }
     let xOp = MatrixOperand(x2)
+    // A half-precision weight that needs no gradient is converted while packing (no float32
+    // copy); its float32 value is only made if x's gradient is asked for.
+    let halfWeight =
+        (weight.dtype == .float16 || weight.dtype == .bfloat16) && weight.isContiguous
+        && !(GradMode.isEnabled && weight.requiresGrad)
+    if halfWeight && !xOp.trans {
+        Gemm.sgemmHalfWeight(
+            m: rows, n: outF, k: inF, a: xOp.pointer, lda: xOp.ld,
+            w: UnsafePointer(weight.pointer(as: UInt16.self)), ldw: inF,
+            bf16: weight.dtype == .bfloat16, beta: beta, c: po, ldc: outF)
+        let inputs = bf.map { [xf, $0] } ?? [xf]
+        let xShape = xf.shape
+        return Tensor.record("linear", output: out, inputs: inputs) { g in
+            let g2 = g.reshape([rows, outF])  // [rows, out]
+            let gx = xf.requiresGrad ? Tensor.matmulRaw(g2, weight.float()).reshape(xShape) : nil
+            guard bf != nil else { return [gx] }
+            return [gx, Tensor.sumRows(g2)]
+        }
+    }
+    let w = weight.float()
     let wOp = MatrixOperand(w)
     // B = Wᵀ [in, out]: W stored [out, in] row-major is exactly "B transposed".
     Gemm.sgemm(

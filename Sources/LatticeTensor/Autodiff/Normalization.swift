@@ -65,7 +65,8 @@ public func groupNorm(
     precondition(x.rank >= 2, "groupNorm expects [N, C, *], got \(x.shape)")
     let n = x.shape[0]
     let c = x.shape[1]
-    precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels not divisible by \(groups) groups")
+    precondition(
+        groups > 0 && c % groups == 0, "groupNorm: \(c) channels not divisible by \(groups) groups")
     let w = weight?.float().contiguous()
     let b = bias?.float().contiguous()
     if let w {

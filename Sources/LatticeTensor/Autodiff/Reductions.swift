@@ -80,8 +80,9 @@ extension Tensor {
         guard let axis else {
             let flat = x.rawContiguous()
             let idx = ReduceKernels.argmax(
-                Tensor(storage: flat.storage, shape: [count], strides: [1], offset: flat.offset,
-                       dtype: .float32), axis: 0)  // []
+                Tensor(
+                    storage: flat.storage, shape: [count], strides: [1], offset: flat.offset,
+                    dtype: .float32), axis: 0)  // []
             if !keepDims { return idx }
             let ones = [Int](repeating: 1, count: rank)
             return Tensor(storage: idx.storage, shape: ones, strides: ones, dtype: .int64)

@@ -79,11 +79,13 @@ public enum Gemm {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
         c: UnsafeMutablePointer<Float>, ldc: Int, parts: Int, rowStep: Int
     ) -> Bool {
-        if k <= 0 || alpha == 0 { return false }
+        // Matrix-vector products (n == 1) skip packing altogether inside lt_sgemm.
+        if k <= 0 || alpha == 0 || n == 1 { return false }
         // One level for the whole product: packing layout depends on the micro-kernel.
         let level = lt_cpu_level()
         let size = lt_sgemm_packed_b_size(level, Int64(k), Int64(n))
         guard let packed = lt_sgemm_shared_workspace(size) else { return false }
+        defer { lt_sgemm_shared_release(packed) }
         let colBlocks = (n + colAlign - 1) / colAlign
         let colStep = (colBlocks + parts - 1) / parts * colAlign
         Parallel.run(chunks: parts) { part in
@@ -104,6 +106,60 @@ public enum Gemm {
                 transA ? a + lo : a + lo * lda, Int64(lda), packed, beta, c + lo * ldc, Int64(ldc))
         }
         return true
+    }
+
+    /// C[M×N] = A[M×K]·Wᵀ + beta·C for a 16-bit float weight W [N, K] (row stride ldw;
+    /// bfloat16 when `bf16`, else IEEE half), converted to float32 while packing so no float32
+    /// copy of W is made. Same bits as `sgemm(transB: true)` on W converted to float32 when
+    /// m, n > 1 (matrix-vector products there sum in another order).
+    public static func sgemmHalfWeight(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<UInt16>,
+        ldw: Int, bf16: Bool, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m <= 0 || n <= 0 { return }
+        let level = lt_cpu_level()
+        let size = lt_sgemm_packed_b_size(level, Int64(k), Int64(n))
+        guard k > 0, let packed = lt_sgemm_shared_workspace(size) else {
+            // K == 0 (C = beta·C) or out of memory: let lt_sgemm handle C on a float32 copy.
+            let wf = UnsafeMutablePointer<Float>.allocate(capacity: max(n * k, 1))
+            defer { wf.deallocate() }
+            for r in 0..<n {
+                if bf16 {
+                    lt_bf16_to_f32(w + r * ldw, wf + r * k, Int64(k))
+                } else {
+                    lt_f16_to_f32(w + r * ldw, wf + r * k, Int64(k))
+                }
+            }
+            sgemm(
+                transB: true, m: m, n: n, k: k, a: a, lda: lda, b: wf, ldb: max(k, 1), beta: beta,
+                c: c, ldc: ldc)
+            return
+        }
+        defer { lt_sgemm_shared_release(packed) }
+        let threads = m * n * k < serialMACs ? 1 : Parallel.threadCount
+        let colBlocks = (n + colAlign - 1) / colAlign
+        let packParts = min(threads, colBlocks)
+        let colStep = (colBlocks + packParts - 1) / packParts * colAlign
+        Parallel.run(chunks: packParts) { part in
+            let lo = part * colStep
+            let hi = min(n, lo + colStep)
+            if lo < hi {
+                lt_sgemm_pack_b_half_t(
+                    level, bf16 ? 1 : 0, Int64(k), Int64(n), w, Int64(ldw), Int64(lo), Int64(hi),
+                    packed)
+            }
+        }
+        let rowBlocks = (m + rowAlign - 1) / rowAlign
+        let parts = min(threads, rowBlocks)
+        let rowStep = (rowBlocks + parts - 1) / parts * rowAlign
+        Parallel.run(chunks: parts) { part in
+            let lo = part * rowStep
+            let hi = min(m, lo + rowStep)
+            if lo >= hi { return }
+            lt_sgemm_packed(
+                level, 0, Int64(hi - lo), Int64(n), Int64(k), 1, a + lo * lda, Int64(lda), packed,
+                beta, c + lo * ldc, Int64(ldc))
+        }
     }
 
     /// Single-threaded variant, for callers that already parallelise over independent GEMMs

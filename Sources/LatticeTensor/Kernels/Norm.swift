@@ -92,8 +92,9 @@ public enum NormKernels {
     }
 
     /// RMSNorm over the last dimension: y and per-row 1/rms ([rows]).
-    public static func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> (y: Tensor, rstd: Tensor)
-    {
+    public static func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> (
+        y: Tensor, rstd: Tensor
+    ) {
         let cols = x.shape.last ?? 1
         let rows = x.count / Swift.max(cols, 1)
         let y = Tensor(empty: x.shape)

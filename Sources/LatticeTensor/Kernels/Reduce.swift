@@ -88,11 +88,13 @@ enum ReduceKernels {
                     let b = i % blocks
                     let lo = b * reduceBlock
                     let len = Swift.min(reduceBlock, cols - lo)
-                    lt_reduce_rows_f32(op.rawValue, x + r * cols + lo, 1, Int64(len), Int64(cols), partial + i)
+                    lt_reduce_rows_f32(
+                        op.rawValue, x + r * cols + lo, 1, Int64(len), Int64(cols), partial + i)
                 }
             }
             for r in 0..<rows {
-                lt_reduce_rows_f32(op.rawValue, partial + r * blocks, 1, Int64(blocks), Int64(blocks), out + r)
+                lt_reduce_rows_f32(
+                    op.rawValue, partial + r * blocks, 1, Int64(blocks), Int64(blocks), out + r)
             }
             return
         }
@@ -145,7 +147,8 @@ enum ReduceKernels {
         let px = moved.floats
         let po = out.pointer(as: Int64.self)
         Parallel.forRange(rows, grain: Swift.max(1, elementwiseGrain / cols)) { r in
-            lt_argmax_rows_f32(px + r.lowerBound * cols, Int64(r.count), Int64(cols), po + r.lowerBound)
+            lt_argmax_rows_f32(
+                px + r.lowerBound * cols, Int64(r.count), Int64(cols), po + r.lowerBound)
         }
         return out
     }
@@ -176,7 +179,8 @@ enum ReduceKernels {
         let po = out.floats
         Parallel.forRange(rows, grain: Swift.max(1, 8192 / Swift.max(cols, 1))) { r in
             let o = r.lowerBound * cols
-            lt_softmax_bwd_rows_f32(py + o, pg + o, po + o, Int64(r.count), Int64(cols), log ? 1 : 0)
+            lt_softmax_bwd_rows_f32(
+                py + o, pg + o, po + o, Int64(r.count), Int64(cols), log ? 1 : 0)
         }
         return out
     }
