@@ -147,7 +147,9 @@ public final class SparseMultiHeadAttention: Module, @unchecked Sendable {
         channels: Int, heads: Int, contextChannels: Int? = nil, kind: Kind = .selfAttention,
         mode: SparseAttentionMode = .full, qkvBias: Bool = true, qkRMSNorm: Bool = false
     ) {
-        precondition(channels % heads == 0, "SparseMultiHeadAttention: \(channels) channels not divisible by \(heads) heads")
+        precondition(
+            channels % heads == 0,
+            "SparseMultiHeadAttention: \(channels) channels not divisible by \(heads) heads")
         self.channels = channels
         self.heads = heads
         self.kind = kind
@@ -178,7 +180,8 @@ public final class SparseMultiHeadAttention: Module, @unchecked Sendable {
     /// Self-attention of `x`; throws on a channel mismatch or when called on a cross module.
     public func callAsFunction(_ x: SparseTensor) throws -> SparseTensor {
         guard let toQKV, kind == .selfAttention else {
-            throw LatticeError(.invalidArgument, "SparseMultiHeadAttention: cross-attention needs a context")
+            throw LatticeError(
+                .invalidArgument, "SparseMultiHeadAttention: cross-attention needs a context")
         }
         try checkChannels(x)
         let n = x.count
@@ -205,14 +208,16 @@ public final class SparseMultiHeadAttention: Module, @unchecked Sendable {
     /// Cross-attention of `x` to a dense per-item context [B, L, Cctx].
     public func callAsFunction(_ x: SparseTensor, context: Tensor) throws -> SparseTensor {
         guard let toQ, let toKV, kind == .cross else {
-            throw LatticeError(.invalidArgument, "SparseMultiHeadAttention: self-attention takes no context")
+            throw LatticeError(
+                .invalidArgument, "SparseMultiHeadAttention: self-attention takes no context")
         }
         try checkChannels(x)
         let cctx = toKV.weight.shape[1]
         guard context.rank == 3, context.shape[0] == x.batchSize, context.shape[2] == cctx else {
             throw LatticeError(
                 .shapeMismatch,
-                "SparseMultiHeadAttention: context \(context.shape) must be [B=\(x.batchSize), L, \(cctx)]")
+                "SparseMultiHeadAttention: context \(context.shape) must be [B=\(x.batchSize), L, \(cctx)]"
+            )
         }
         let n = x.count
         let d = channels / heads

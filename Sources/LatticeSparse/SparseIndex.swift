@@ -170,6 +170,14 @@ public final class NeighbourMap: @unchecked Sendable {
     }
 }
 
+extension NeighbourMap {
+    /// Builds the hash and the map of `x` from scratch, bypassing the cache (for benchmarks).
+    public static func build(for x: SparseTensor) -> NeighbourMap {
+        let index = CoordinateIndex(coords: x.coordPointer, count: x.count)
+        return build(coords: x.coordPointer, count: x.count, index: index)
+    }
+}
+
 extension SparseTensor {
     /// The 3x3x3 neighbour map of this tensor's sites, built on first use and cached per scale.
     public func neighbourMap() -> NeighbourMap {

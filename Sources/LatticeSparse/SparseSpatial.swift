@@ -59,7 +59,8 @@ extension SparseTensor {
                 last = codes[i]
                 m += 1
                 coarse += [
-                    c[4 * i], c[4 * i + 1] / Int32(f), c[4 * i + 2] / Int32(f), c[4 * i + 3] / Int32(f),
+                    c[4 * i], c[4 * i + 1] / Int32(f), c[4 * i + 2] / Int32(f),
+                    c[4 * i + 3] / Int32(f),
                 ]
             }
             parent[i] = Int32(m)
@@ -157,7 +158,8 @@ public func sparseSubdivide(_ x: SparseTensor) throws -> SparseTensor {
     let feats = x.feats.indexSelect(axis: 0, index: Tensor(int32: rows, shape: [8 * n]))
     // A new coordinate set: it gets its own cache.
     return SparseTensor(
-        validatedCoords: coords, feats: feats, batchSize: x.batchSize, offsets: x.offsets.map { 8 * $0 },
+        validatedCoords: coords, feats: feats, batchSize: x.batchSize,
+        offsets: x.offsets.map { 8 * $0 },
         scale: x.scale, cache: SpatialCache())
 }
 
@@ -168,7 +170,9 @@ public final class SparseDownsample: Module, @unchecked Sendable {
         self.factor = factor
         super.init()
     }
-    public func callAsFunction(_ x: SparseTensor) -> SparseTensor { sparseDownsample(x, factor: factor) }
+    public func callAsFunction(_ x: SparseTensor) -> SparseTensor {
+        sparseDownsample(x, factor: factor)
+    }
 }
 
 /// TRELLIS `SparseUpsample(factor)`.

@@ -31,7 +31,8 @@ public final class SparseTensor: @unchecked Sendable {
     public convenience init(
         coords: Tensor, feats: Tensor, batchSize: Int? = nil, resolution: Int? = nil
     ) throws {
-        guard coords.rank == 2, coords.shape[1] == 4, coords.dtype == .int32 || coords.dtype == .int64
+        guard coords.rank == 2, coords.shape[1] == 4,
+            coords.dtype == .int32 || coords.dtype == .int64
         else {
             throw LatticeError(
                 .shapeMismatch,
@@ -47,7 +48,8 @@ public final class SparseTensor: @unchecked Sendable {
         let limit = resolution ?? SparseTensor.maxExtent
         guard limit >= 1, limit <= SparseTensor.maxExtent else {
             throw LatticeError(
-                .invalidArgument, "SparseTensor: resolution \(limit) must be in 1...\(SparseTensor.maxExtent)")
+                .invalidArgument,
+                "SparseTensor: resolution \(limit) must be in 1...\(SparseTensor.maxExtent)")
         }
         let values = coords.toInts()
         let n = coords.shape[0]
@@ -89,7 +91,8 @@ public final class SparseTensor: @unchecked Sendable {
         let cache = SpatialCache()
         cache.entry([1, 1, 1]).index = index
         self.init(
-            validatedCoords: c32, feats: feats, batchSize: count, offsets: offsets, scale: [1, 1, 1],
+            validatedCoords: c32, feats: feats, batchSize: count, offsets: offsets,
+            scale: [1, 1, 1],
             cache: cache)
     }
 
@@ -144,7 +147,8 @@ public final class SparseTensor: @unchecked Sendable {
     public func broadcast(_ dense: Tensor) -> Tensor {
         precondition(
             dense.rank == 2 && dense.shape[0] == batchSize && dense.shape[1] == channels,
-            "SparseTensor.broadcast: per-item tensor \(dense.shape) must be [\(batchSize), \(channels)]")
+            "SparseTensor.broadcast: per-item tensor \(dense.shape) must be [\(batchSize), \(channels)]"
+        )
         return dense.indexSelect(axis: 0, index: batchIndex)  // [N, C]
     }
 

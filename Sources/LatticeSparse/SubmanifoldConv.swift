@@ -18,14 +18,16 @@ public func submanifoldConv3d(_ x: SparseTensor, weight: Tensor, bias: Tensor?) 
     else {
         throw LatticeError(
             .shapeMismatch,
-            "submanifoldConv3d: weight \(weight.shape) must be [Cout, k, k, k, Cin] with k = 1 or 3")
+            "submanifoldConv3d: weight \(weight.shape) must be [Cout, k, k, k, Cin] with k = 1 or 3"
+        )
     }
     let cout = weight.shape[0]
     let cin = weight.shape[4]
     guard x.feats.rank == 2, x.channels == cin else {
         throw LatticeError(
             .shapeMismatch,
-            "submanifoldConv3d: feats \(x.feats.shape) do not match weight \(weight.shape) (Cin \(cin))")
+            "submanifoldConv3d: feats \(x.feats.shape) do not match weight \(weight.shape) (Cin \(cin))"
+        )
     }
     if let bias, bias.shape != [cout] {
         throw LatticeError(
@@ -67,7 +69,8 @@ enum SubmConvKernels {
             if feats.requiresGrad {
                 let gx = Tensor(empty: [n, cin])  // [N, Cin]
                 inputGradient(
-                    gy: gy.floats, w: wf.floats, gx: gx.floats, n: n, cin: cin, cout: cout, map: map)
+                    gy: gy.floats, w: wf.floats, gx: gx.floats, n: n, cin: cin, cout: cout, map: map
+                )
                 grads.append(gx)
             } else {
                 grads.append(nil)
@@ -256,7 +259,8 @@ public final class SparseConv3d: Module, @unchecked Sendable {
 
     /// A submanifold conv from `inChannels` to `outChannels` with kernel 1 or 3.
     public init(_ inChannels: Int, _ outChannels: Int, kernel: Int = 3, bias: Bool = true) {
-        precondition(kernel == 1 || kernel == 3, "SparseConv3d supports kernel 1 or 3, got \(kernel)")
+        precondition(
+            kernel == 1 || kernel == 3, "SparseConv3d supports kernel 1 or 3, got \(kernel)")
         conv = SubMConv(inChannels, outChannels, kernel: kernel, bias: bias)
         super.init()
         register("conv", conv)
@@ -287,5 +291,7 @@ public final class SparseLinear: Module, @unchecked Sendable {
     }
 
     /// Applies the layer to the features of `x`.
-    public func callAsFunction(_ x: SparseTensor) -> SparseTensor { x.replacing(feats: self(x.feats)) }
+    public func callAsFunction(_ x: SparseTensor) -> SparseTensor {
+        x.replacing(feats: self(x.feats))
+    }
 }

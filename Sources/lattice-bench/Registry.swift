@@ -11,4 +11,5 @@ let allBenchmarks: [Benchmark] = [
     TransformerBench.benchmarks,
     ConvBench.benchmarks,
     SafetensorsBench.benchmarks,
+    SparseBench.benchmarks,
 ].flatMap { $0 }

@@ -1,3 +1,4 @@
+import Foundation
 // Sparse attention: the swin partition against a naive window assignment, windowed and full
 // attention against per-group dense softmax attention, cross-attention isolation, gradients.
 import LatticeTensor
@@ -14,7 +15,9 @@ private func naiveAttention(
         var o = [Float](repeating: 0, count: heads * d)
         for h in 0..<heads {
             var s = rowsK.map { j in
-                (0..<d).reduce(Float(0)) { $0 + q[(i * heads + h) * d + $1] * k[(j * heads + h) * d + $1] }
+                (0..<d).reduce(Float(0)) {
+                    $0 + q[(i * heads + h) * d + $1] * k[(j * heads + h) * d + $1]
+                }
                     / Float(d).squareRoot()
             }
             let m = s.max() ?? 0
@@ -28,8 +31,6 @@ private func naiveAttention(
     }
     return out
 }
-
-import Foundation
 
 @Suite struct SparseAttentionTests {
     /// Windows as a dictionary from (b, floor((xyz+shift)/w)) to rows, ordered by code with the
@@ -72,7 +73,9 @@ import Foundation
         var ref = [Float](repeating: 0, count: x.count * h * d)
         for ord in 0..<p.seqLens.count {
             let rows = (0..<x.count).filter { p.windowOrdinal[$0] == Int32(ord) }
-            for (i, o) in naiveAttention(q: qv, k: kv, v: vv, rowsQ: rows, rowsK: rows, heads: h, d: d) {
+            for (i, o) in naiveAttention(
+                q: qv, k: kv, v: vv, rowsQ: rows, rowsK: rows, heads: h, d: d)
+            {
                 for e in 0..<(h * d) { ref[i * h * d + e] = o[e] }
             }
         }
@@ -80,7 +83,9 @@ import Foundation
         let full = sparseFullAttention(x, q: q, k: k, v: v).toFloats()
         for b in 0..<2 {
             let rows = Array(x.layout(b))
-            for (i, o) in naiveAttention(q: qv, k: kv, v: vv, rowsQ: rows, rowsK: rows, heads: h, d: d) {
+            for (i, o) in naiveAttention(
+                q: qv, k: kv, v: vv, rowsQ: rows, rowsK: rows, heads: h, d: d)
+            {
                 for e in 0..<(h * d) { ref[i * h * d + e] = o[e] }
             }
         }
@@ -98,7 +103,8 @@ import Foundation
             p.value = Tensor.randn(p.shape, generator: &g) * 0.5
         }
         gradCheck([x.feats]) { t in (try? m(x.replacing(feats: t[0])).feats) ?? t[0] }
-        let cross = SparseMultiHeadAttention(channels: 8, heads: 2, contextChannels: 3, kind: .cross)
+        let cross = SparseMultiHeadAttention(
+            channels: 8, heads: 2, contextChannels: 3, kind: .cross)
         for (_, p) in cross.namedParameters() {
             p.value = Tensor.randn(p.shape, generator: &g) * 0.5
         }
@@ -108,10 +114,13 @@ import Foundation
         }
         // Item 1's output does not depend on item 0's context.
         let y0 = try cross(x, context: ctx).feats.slice(0, 9, 15).contiguous().toFloats()
-        let ctx2 = Tensor.cat([Tensor.randn([1, 5, 3], generator: &g), ctx.slice(0, 1, 2)], axis: 0)
+        let ctx2 = Tensor.cat(
+            [Tensor.randn([1, 5, 3], generator: &g), ctx.slice(0, 1, 2)], axis: 0)
         let y1 = try cross(x, context: ctx2).feats.slice(0, 9, 15).contiguous().toFloats()
         #expect(maxAbsDiff(y0, y1) == 0)
-        #expect(throws: LatticeError.self) { try m(x.replacing(feats: Tensor(zeros: [x.count, 6]))) }
+        #expect(throws: LatticeError.self) {
+            try m(x.replacing(feats: Tensor(zeros: [x.count, 6])))
+        }
         #expect(throws: LatticeError.self) { try cross(x, context: Tensor(zeros: [2, 5, 4])) }
         #expect(throws: LatticeError.self) { try cross(x) }
     }

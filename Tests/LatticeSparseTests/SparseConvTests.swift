@@ -145,7 +145,8 @@ private func denseReference(_ x: SparseTensor, weight: Tensor, bias: Tensor, res
             try submanifoldConv3d(x, weight: Tensor(zeros: [2, 3, 3, 4]), bias: nil)
         }
         #expect(throws: LatticeError.self) {
-            try submanifoldConv3d(x, weight: Tensor(zeros: [2, 3, 3, 3, 4]), bias: Tensor(zeros: [3]))
+            try submanifoldConv3d(
+                x, weight: Tensor(zeros: [2, 3, 3, 3, 4]), bias: Tensor(zeros: [3]))
         }
         #expect(throws: LatticeError.self) { try SparseConv3d(3, 2)(x) }
     }

@@ -18,7 +18,9 @@ import Testing
         var counts: [[Int]: Int] = [:]
         for i in 0..<x.count {
             let key = [c[4 * i], c[4 * i + 1] / 2, c[4 * i + 2] / 2, c[4 * i + 3] / 2]
-            sums[key, default: [0, 0, 0]] = zip(sums[key, default: [0, 0, 0]], f[(3 * i)..<(3 * i + 3)]).map { $0 + $1 }
+            sums[key, default: [0, 0, 0]] = zip(
+                sums[key, default: [0, 0, 0]], f[(3 * i)..<(3 * i + 3)]
+            ).map { $0 + $1 }
             counts[key, default: 0] += 1
         }
         let keys = sums.keys.sorted { $0.lexicographicallyPrecedes($1) }
@@ -49,7 +51,8 @@ import Testing
         #expect(Array(c[0..<12]) == [0, 2, 4, 6, 0, 2, 4, 7, 0, 2, 5, 6])
         #expect(Array(c[16..<20]) == [0, 3, 4, 6])
         #expect(Array(c[32..<36]) == [1, 0, 0, 0])
-        #expect(y.feats.toFloats() == [Float](repeating: 5, count: 8) + [Float](repeating: 7, count: 8))
+        #expect(
+            y.feats.toFloats() == [Float](repeating: 5, count: 8) + [Float](repeating: 7, count: 8))
         #expect(y.offsets == [0, 8, 16])
         let big = try SparseTensor(
             coords: Tensor(int32: [0, 512, 0, 0], shape: [1, 4]), feats: Tensor(zeros: [1, 1]))
@@ -61,7 +64,9 @@ import Testing
         let x = try randomSparse(counts: [12, 8], res: 4, channels: 2, generator: &g)
         gradCheck([x.feats]) { t in sparseDownsample(x.replacing(feats: t[0])).feats }
         let down = sparseDownsample(x)
-        gradCheck([down.feats]) { t in (try? sparseUpsample(down.replacing(feats: t[0])).feats) ?? t[0] }
+        gradCheck([down.feats]) { t in
+            (try? sparseUpsample(down.replacing(feats: t[0])).feats) ?? t[0]
+        }
         gradCheck([x.feats]) { t in (try? sparseSubdivide(x.replacing(feats: t[0])).feats) ?? t[0] }
     }
 }

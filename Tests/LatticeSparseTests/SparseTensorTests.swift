@@ -29,10 +29,12 @@ import Testing
         _ = try make([0, 1, 2, 3, 1, 1, 2, 3])
         // Shape mismatches.
         #expect(throws: LatticeError.self) {
-            try SparseTensor(coords: Tensor(int32: [0, 1, 2], shape: [1, 3]), feats: Tensor(zeros: [1, 2]))
+            try SparseTensor(
+                coords: Tensor(int32: [0, 1, 2], shape: [1, 3]), feats: Tensor(zeros: [1, 2]))
         }
         #expect(throws: LatticeError.self) {
-            try SparseTensor(coords: Tensor(int32: [0, 1, 2, 3], shape: [1, 4]), feats: Tensor(zeros: [2, 2]))
+            try SparseTensor(
+                coords: Tensor(int32: [0, 1, 2, 3], shape: [1, 4]), feats: Tensor(zeros: [2, 2]))
         }
         do {
             _ = try make([0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0])
@@ -74,7 +76,9 @@ import Testing
             let ref = groupNorm(
                 part.transpose(0, 1).unsqueeze(0).contiguous(), groups: 4, weight: w, bias: b
             ).squeeze(0).transpose(0, 1).contiguous().toFloats()
-            #expect(maxAbsDiff(y.slice(0, r.lowerBound, r.upperBound).contiguous().toFloats(), ref) < 1e-5)
+            #expect(
+                maxAbsDiff(y.slice(0, r.lowerBound, r.upperBound).contiguous().toFloats(), ref)
+                    < 1e-5)
         }
         gradCheck([x.feats.slice(0, 0, 12).contiguous(), w]) { t in
             let sub = try! SparseTensor(

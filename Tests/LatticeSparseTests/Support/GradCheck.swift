@@ -1,7 +1,6 @@
+import LatticeTensor
 // Finite-difference gradient checking for the sparse engine tests (same method as LatticeTensorTests).
 import Testing
-
-import LatticeTensor
 
 /// Compares autodiff gradients of `f` with central finite differences, in float64 arithmetic on
 /// the float32 function. The scalar checked is L = Σ f(inputs) ⊙ w for a fixed random w, so

@@ -21,7 +21,9 @@ func randomSites(counts: [Int], res: Int, generator g: inout RandomGenerator) ->
             cells.swapAt(i, j)
         }
         for cell in cells.prefix(n) {
-            out += [Int32(b), Int32(cell / (res * res)), Int32(cell / res % res), Int32(cell % res)]
+            out += [
+                Int32(b), Int32(cell / (res * res)), Int32(cell / res % res), Int32(cell % res),
+            ]
         }
     }
     return out
