@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "CLatticeKernels"),
         .target(name: "LatticeTensor", dependencies: ["CLatticeKernels"]),
         .target(name: "LatticeNN", dependencies: ["LatticeTensor"]),
-        .target(name: "LatticeSparse", dependencies: ["LatticeNN"]),
+        .target(name: "LatticeSparse", dependencies: ["LatticeNN", "CLatticeKernels"]),
         .target(name: "LatticeModels", dependencies: ["LatticeNN", "LatticeSparse"]),
         .target(name: "LatticeFixtures", dependencies: ["LatticeModels"]),
         .executableTarget(
@@ -42,7 +42,8 @@ let package = Package(
             ]),
         .testTarget(name: "LatticeTensorTests", dependencies: ["LatticeTensor"]),
         .testTarget(name: "LatticeNNTests", dependencies: ["LatticeNN"]),
-        .testTarget(name: "LatticeSparseTests", dependencies: ["LatticeSparse", "LatticeFixtures"]),
+        .testTarget(
+            name: "LatticeSparseTests", dependencies: ["LatticeSparse", "LatticeFixtures", "CLatticeKernels"]),
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
         .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
     ]

@@ -1,6 +1,7 @@
 // Submanifold sparse convolution (spconv SubMConv3d semantics): gather-GEMM-scatter over the
 // 27 kernel offsets with a cached rulebook, forward and backward, the kernel-1 fast path with
 // spconv's row-major weight reinterpretation (quirk Q1), and the SparseConv3d module.
+import CLatticeKernels
 import LatticeNN
 import LatticeTensor
 
@@ -113,9 +114,17 @@ enum SubmConvKernels {
         bias: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>, n: Int, cin: Int,
         cout: Int, map: NeighbourMap
     ) {
+        // The kernel wants W_kᵀ rows [Cin, Cout] contiguous: [27, Cin, Cout].
+        let wt = UnsafeMutablePointer<Float>.allocate(capacity: 27 * cin * cout)
+        defer { wt.deallocate() }
+        for o in 0..<cout {
+            for k in 0..<27 {
+                for c in 0..<cin { wt[(k * cin + c) * cout + o] = w[(o * 27 + k) * cin + c] }
+            }
+        }
         accumulate(
-            src: x, srcWidth: cin, dst: y, dstWidth: cout, n: n, weight: w,
-            weightOffset: { $0 * cin }, ldw: 27 * cin, transW: true, bias: bias,
+            src: x, srcWidth: cin, dst: y, dstWidth: cout, n: n,
+            weight: { k in (UnsafePointer(wt + k * cin * cout), cout) }, bias: bias,
             pairs: { k in (map.inputs[k], map.outputs[k]) })
     }
 
@@ -126,69 +135,55 @@ enum SubmConvKernels {
         gx: UnsafeMutablePointer<Float>, n: Int, cin: Int, cout: Int, map: NeighbourMap
     ) {
         // Offset k pairs (j = i + d, i); the mirror 26-k holds (i, j) sorted by j.
+        // W_k read in place as [Cout, Cin] rows of stride 27·Cin.
         accumulate(
-            src: gy, srcWidth: cout, dst: gx, dstWidth: cin, n: n, weight: w,
-            weightOffset: { $0 * cin }, ldw: 27 * cin, transW: false, bias: nil,
+            src: gy, srcWidth: cout, dst: gx, dstWidth: cin, n: n,
+            weight: { k in (UnsafePointer(w + k * cin), 27 * cin) }, bias: nil,
             pairs: { k in (map.inputs[26 - k], map.outputs[26 - k]) })
     }
 
-    /// dst[r] = bias + Σ_k Σ_{(s, r) in pairs(k)} op(W_k) src[s], threads owning dst row ranges.
+    /// dst[r] = bias + Σ_k Σ_{(s, r) in pairs(k)} src[s] · B_k, with B_k = weight(k) a
+    /// [srcWidth, dstWidth] matrix. Threads own disjoint dst row ranges; each range is walked in
+    /// tiles small enough to stay in cache across the 27 offsets. Every row sums its offsets in
+    /// the same order whatever the split, so results do not depend on the thread count.
     static func accumulate(
         src: UnsafeMutablePointer<Float>, srcWidth: Int, dst: UnsafeMutablePointer<Float>,
-        dstWidth: Int, n: Int, weight: UnsafeMutablePointer<Float>, weightOffset: (Int) -> Int,
-        ldw: Int, transW: Bool, bias: UnsafeMutablePointer<Float>?,
-        pairs: (Int) -> ([Int32], [Int32])
+        dstWidth: Int, n: Int, weight: (Int) -> (UnsafePointer<Float>, Int),
+        bias: UnsafeMutablePointer<Float>?, pairs: (Int) -> ([Int32], [Int32])
     ) {
         let ranges = rowRanges(n)
         let lists = (0..<27).map(pairs)
+        let weights = (0..<27).map(weight)
+        let tile = Swift.max(64, 32768 / Swift.max(dstWidth, 1))  // ~128 KB of output rows
         Parallel.run(chunks: ranges.count) { part in
             let rows = ranges[part]
             if rows.isEmpty { return }
-            let block = 256
-            let gbuf = UnsafeMutablePointer<Float>.allocate(capacity: block * srcWidth)
-            let pbuf = UnsafeMutablePointer<Float>.allocate(capacity: block * dstWidth)
-            defer {
-                gbuf.deallocate()
-                pbuf.deallocate()
-            }
-            // Centre offset: the rows themselves, one GEMM straight into dst.
-            Gemm.sgemmSerial(
-                transA: false, transB: transW, m: rows.count, n: dstWidth, k: srcWidth,
-                a: src + rows.lowerBound * srcWidth, lda: srcWidth,
-                b: weight + weightOffset(centre), ldb: ldw, beta: 0,
-                c: dst + rows.lowerBound * dstWidth, ldc: dstWidth)
-            if let bias {
-                for r in rows {
-                    let d = dst + r * dstWidth
-                    for o in 0..<dstWidth { d[o] += bias[o] }
+            for r in rows {
+                let d = dst + r * dstWidth
+                if let bias {
+                    d.update(from: bias, count: dstWidth)
+                } else {
+                    d.update(repeating: 0, count: dstWidth)
                 }
             }
-            for k in 0..<27 where k != centre {
-                let (sIdx, dIdx) = lists[k]
-                dIdx.withUnsafeBufferPointer { dp in
-                    sIdx.withUnsafeBufferPointer { sp in
-                        let lo = lowerBound(dp, rows.lowerBound)
-                        let hi = lowerBound(dp, rows.upperBound)
-                        var start = lo
-                        while start < hi {
-                            let m = Swift.min(block, hi - start)
-                            for t in 0..<m {
-                                (gbuf + t * srcWidth).update(
-                                    from: src + Int(sp[start + t]) * srcWidth, count: srcWidth)
-                            }
-                            Gemm.sgemmSerial(
-                                transA: false, transB: transW, m: m, n: dstWidth, k: srcWidth,
-                                a: gbuf, lda: srcWidth, b: weight + weightOffset(k), ldb: ldw,
-                                beta: 0, c: pbuf, ldc: dstWidth)
-                            for t in 0..<m {
-                                let d = dst + Int(dp[start + t]) * dstWidth
-                                let p = pbuf + t * dstWidth
-                                for o in 0..<dstWidth { d[o] += p[o] }
-                            }
-                            start += m
+            var lo = rows.lowerBound
+            while lo < rows.upperBound {
+                let hi = Swift.min(rows.upperBound, lo + tile)
+                for k in 0..<27 {
+                    let (sIdx, dIdx) = lists[k]
+                    dIdx.withUnsafeBufferPointer { dp in
+                        sIdx.withUnsafeBufferPointer { sp in
+                            let a = lowerBound(dp, lo)
+                            let b = lowerBound(dp, hi)
+                            guard b > a, let s0 = sp.baseAddress, let d0 = dp.baseAddress else { return }
+                            lt_sparse_gather_gemm_scatter(
+                                src, Int64(srcWidth), s0 + a, d0 + a, Int64(b - a), weights[k].0,
+                                Int64(weights[k].1), Int64(srcWidth), Int64(dstWidth), dst,
+                                Int64(dstWidth))
                         }
                     }
                 }
+                lo = hi
             }
         }
     }

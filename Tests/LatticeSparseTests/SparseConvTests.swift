@@ -1,6 +1,7 @@
 // Submanifold convolution: equality with a dense conv3d at active sites, the hashed rulebook
 // against its O(N²) twin, the gather-GEMM-scatter kernel against its loop twin, the kernel-1
 // reinterpretation (Q1), and finite-difference gradients.
+import CLatticeKernels
 import LatticeTensor
 import Testing
 
@@ -75,6 +76,33 @@ private func denseReference(_ x: SparseTensor, weight: Tensor, bias: Tensor, res
             x: x.feats.toFloats(), w: w.toFloats(), bias: b.toFloats(), n: x.count, cin: 9,
             cout: 7, map: x.neighbourMap())
         #expect(maxAbsDiff(fast, naive) < 1e-4)
+    }
+
+    /// The dispatched indirect-GEMM kernel (AVX-512 where available) against its portable loop,
+    /// with column tails (12, 70), several 64-column blocks (130) and pair counts that are not
+    /// multiples of the 6-row tile. Tolerance 1e-4: k ≤ 40 O(1) products summed in another order.
+    @Test(arguments: [(9, 12, 13), (40, 64, 61), (17, 70, 6), (5, 130, 29)])
+    func indirectGemmMatchesPortableLoop(k: Int, n: Int, pairs: Int) {
+        var g = RandomGenerator(seed: UInt64(k * n))
+        let rows = 50
+        let input = Tensor.randn([rows, k], generator: &g)
+        let w = Tensor.randn([k, n + 3], generator: &g)  // ldw = n + 3: a strided weight view
+        let start = Tensor.randn([rows, n], generator: &g).toFloats()
+        let src = (0..<pairs).map { _ in Int32(g.next4().0 % UInt32(rows)) }
+        let dst = (0..<pairs).map { _ in Int32(g.next4().0 % UInt32(rows)) }  // repeats allowed
+        var fast = start
+        var slow = start
+        fast.withUnsafeMutableBufferPointer { o in
+            lt_sparse_gather_gemm_scatter(
+                input.floats, Int64(k), src, dst, Int64(pairs), w.floats, Int64(n + 3), Int64(k),
+                Int64(n), o.baseAddress, Int64(n))
+        }
+        slow.withUnsafeMutableBufferPointer { o in
+            lt_sparse_gather_gemm_scatter_portable(
+                input.floats, Int64(k), src, dst, Int64(pairs), w.floats, Int64(n + 3), Int64(k),
+                Int64(n), o.baseAddress, Int64(n))
+        }
+        #expect(maxAbsDiff(fast, slow) < 1e-4)
     }
 
     /// Q1: kernel 1 multiplies by the [Cout, Cin] buffer read as [Cin, Cout], not by Wᵀ.
