@@ -11,7 +11,7 @@ extern "C" {
 
 /// For p in [0, np): out[dst[p]*ldo + j] += Σ_c in[src[p]*ldi + c] · w[c*ldw + j], c < k, j < n.
 /// Output rows are updated one pair at a time in order, so repeated dst rows are safe.
-/// Dispatches to an AVX-512 micro-kernel (6 rows × 64 columns in registers) or a portable loop.
+/// Dispatches to AVX-512 (6×64 register tile) or AVX2 (6×16) micro-kernels, else a portable loop.
 void lt_sparse_gather_gemm_scatter(const float *in, int64_t ldi, const int32_t *src,
                                    const int32_t *dst, int64_t np, const float *w, int64_t ldw,
                                    int64_t k, int64_t n, float *out, int64_t ldo);
