@@ -49,8 +49,19 @@ enum SparseBench {
                 withNoGrad { sink &+= (try? submanifoldConv3d(x, weight: w, bias: b))?.count ?? 0 }
             }
             let flops = 2.0 * Double(map.pairCount) * 64 * 64
+            // Same-run yardstick: one contiguous GEMM with the same multiply-adds.
+            let a = Tensor.randn([map.pairCount, 64], generator: &g)
+            let c = Tensor(empty: [map.pairCount, 64])
+            let wm = w.reshape([64, 27 * 64]).slice(1, 0, 64).contiguous()
+            let gemm = Timing.median(warmup: 1, repeats: 7) {
+                Gemm.sgemm(
+                    transB: true, m: map.pairCount, n: 64, k: 64, a: a.floats, lda: 64,
+                    b: wm.floats, ldb: 64, c: c.floats, ldc: 64)
+            }
             let note =
-                "\(map.pairCount) pairs (\(String(format: "%.1f", Double(map.pairCount) / 2e4)) per voxel), \(String(format: "%.0f", flops / fwd * 1e-9)) GFLOPS; sink \(sink % 2)"
+                "\(map.pairCount) pairs (\(String(format: "%.1f", Double(map.pairCount) / 2e4)) per voxel), "
+                + "\(String(format: "%.0f", flops / fwd * 1e-9)) GFLOPS; a plain GEMM with the same FLOPs "
+                + "took \(String(format: "%.1f", gemm * 1e3)) ms in this run; sink \(sink % 2)"
             return [
                 BenchResult(
                     name: "subm-conv3-64x64-20k", value: fwd * 1e3, unit: "ms",
