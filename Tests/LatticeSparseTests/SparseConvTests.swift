@@ -105,6 +105,28 @@ private func denseReference(_ x: SparseTensor, weight: Tensor, bias: Tensor, res
         #expect(maxAbsDiff(fast, slow) < 1e-4)
     }
 
+    /// Same inputs, 1 or 2 threads: bit-identical forward and input gradient (rows sum their
+    /// offsets in a fixed order whatever the split).
+    @Test func threadCountDoesNotChangeBits() throws {
+        var g = RandomGenerator(seed: 17)
+        let x = try randomSparse(counts: [1800, 700], res: 15, channels: 20, generator: &g)
+        let w = Tensor.randn([18, 3, 3, 3, 20], generator: &g)
+        let gy = Tensor.randn([x.count, 18], generator: &g)
+        func run(_ threads: Int) throws -> ([Float], [Float]) {
+            let saved = Parallel.threadCount
+            defer { Parallel.threadCount = saved }
+            Parallel.threadCount = threads
+            let xf = x.feats.detach().requiringGrad()
+            let y = try submanifoldConv3d(x.replacing(feats: xf), weight: w, bias: nil).feats
+            y.backward(gy)
+            return (y.toFloats(), try #require(xf.grad).toFloats())
+        }
+        let one = try run(1)
+        let two = try run(2)
+        #expect(one.0 == two.0)
+        #expect(one.1 == two.1)
+    }
+
     /// Q1: kernel 1 multiplies by the [Cout, Cin] buffer read as [Cin, Cout], not by Wᵀ.
     @Test func kernelOneReinterpretsTheBuffer() throws {
         var g = RandomGenerator(seed: 13)
