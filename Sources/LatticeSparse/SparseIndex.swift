@@ -3,13 +3,20 @@
 // a naive twin of the neighbour map for tests.
 import LatticeTensor
 
-/// Open-addressing hash of a coordinate set: packed (b, x, y, z) key -> row.
+/// Site -> row lookup of a coordinate set: a dense table over the bounding grid when it is
+/// small (at most `denseLimit` cells, e.g. 64³ per item), else an open-addressing hash of the
+/// packed (b, x, y, z) key.
 final class CoordinateIndex: @unchecked Sendable {
     /// Empty slots hold this key.
     static let emptyKey = UInt64.max
+    /// Largest dense table, in cells (16 MB of int32).
+    static let denseLimit = 1 << 22
     private let keys: UnsafeMutablePointer<UInt64>
     private let rows: UnsafeMutablePointer<Int32>
     private let mask: Int
+    /// Dense table extents (b, x, y, z) and cell table, when dense.
+    private let extent: (Int32, Int32, Int32, Int32)
+    private let dense: UnsafeMutablePointer<Int32>?
     let count: Int
 
     /// The first duplicate site found while indexing (earlier row, later row), if any.
@@ -31,10 +38,42 @@ final class CoordinateIndex: @unchecked Sendable {
     /// Indexes `count` rows of (b, x, y, z) (coordinates already range-checked to 0..<1024).
     /// A repeated site keeps its first row and is reported in `duplicate`.
     init(coords: UnsafePointer<Int32>, count: Int) {
+        self.count = count
+        var ext: (Int32, Int32, Int32, Int32) = (1, 1, 1, 1)
+        for i in 0..<count {
+            let c = coords + 4 * i
+            ext = (
+                Swift.max(ext.0, c[0] + 1), Swift.max(ext.1, c[1] + 1), Swift.max(ext.2, c[2] + 1),
+                Swift.max(ext.3, c[3] + 1)
+            )
+        }
+        let cells = Int(ext.0) * Int(ext.1) * Int(ext.2) * Int(ext.3)
+        if cells <= CoordinateIndex.denseLimit {
+            extent = ext
+            let table = UnsafeMutablePointer<Int32>.allocate(capacity: cells)
+            table.initialize(repeating: -1, count: cells)
+            dense = table
+            mask = 0
+            keys = .allocate(capacity: 1)
+            rows = .allocate(capacity: 1)
+            for i in 0..<count {
+                let c = coords + 4 * i
+                let cell =
+                    ((Int(c[0]) * Int(ext.1) + Int(c[1])) * Int(ext.2) + Int(c[2])) * Int(ext.3)
+                    + Int(c[3])
+                if table[cell] >= 0 {
+                    if duplicate == nil { duplicate = (Int(table[cell]), i) }
+                    continue
+                }
+                table[cell] = Int32(i)
+            }
+            return
+        }
+        dense = nil
+        extent = (0, 0, 0, 0)
         var cap = 16
         while cap < 2 * count { cap <<= 1 }
         mask = cap - 1
-        self.count = count
         keys = .allocate(capacity: cap)
         keys.initialize(repeating: CoordinateIndex.emptyKey, count: cap)
         rows = .allocate(capacity: cap)
@@ -61,12 +100,22 @@ final class CoordinateIndex: @unchecked Sendable {
     deinit {
         keys.deallocate()
         rows.deallocate()
+        dense?.deallocate()
     }
 
     /// Row of a site, or -1. Coordinates outside 0..<1024 are never present.
     @inline(__always)
     func find(_ b: Int32, _ x: Int32, _ y: Int32, _ z: Int32) -> Int32 {
-        if (x | y | z) < 0 || x >= 1024 || y >= 1024 || z >= 1024 { return -1 }
+        if (x | y | z) < 0 { return -1 }
+        if let dense {
+            if b < 0 || b >= extent.0 || x >= extent.1 || y >= extent.2 || z >= extent.3 {
+                return -1
+            }
+            return dense[
+                ((Int(b) * Int(extent.1) + Int(x)) * Int(extent.2) + Int(y)) * Int(extent.3)
+                    + Int(z)]
+        }
+        if x >= 1024 || y >= 1024 || z >= 1024 { return -1 }
         let k = CoordinateIndex.key(b, x, y, z)
         var slot = CoordinateIndex.hash(k) & mask
         while true {

@@ -175,7 +175,9 @@ enum SubmConvKernels {
                         sIdx.withUnsafeBufferPointer { sp in
                             let a = lowerBound(dp, lo)
                             let b = lowerBound(dp, hi)
-                            guard b > a, let s0 = sp.baseAddress, let d0 = dp.baseAddress else { return }
+                            guard b > a, let s0 = sp.baseAddress, let d0 = dp.baseAddress else {
+                                return
+                            }
                             lt_sparse_gather_gemm_scatter(
                                 src, Int64(srcWidth), s0 + a, d0 + a, Int64(b - a), weights[k].0,
                                 Int64(weights[k].1), Int64(srcWidth), Int64(dstWidth), dst,

@@ -70,7 +70,7 @@ enum SparseBench {
                 BenchResult(
                     name: "subm-neighbour-map-20k", value: build * 1e3, unit: "ms",
                     baseline: "PyTorch dense 64³ lookup table (baselines.md)", baselineValue: 7.9,
-                    notes: "hash + 27-offset rulebook, uncached"),
+                    notes: "coordinate index (dense 64³ table here) + 27-offset rulebook, uncached"),
             ]
         },
         Benchmark(

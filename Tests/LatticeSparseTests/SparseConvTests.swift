@@ -61,6 +61,25 @@ private func denseReference(_ x: SparseTensor, weight: Tensor, bias: Tensor, res
         #expect(fast.inputs[SubmConvKernels.centre].count == x.count)
         // Built once per coordinate set: the same object comes back, also after replacing feats.
         #expect(x.replacing(feats: x.feats * 2).neighbourMap() === fast)
+
+        // Far from the origin the bounding grid is too large for the dense table: the hash path.
+        var far = x.coords.toInts()
+        for i in 0..<x.count { for a in 1...3 { far[4 * i + a] += 1000 + a } }
+        let y = try SparseTensor(
+            coords: Tensor(int32: far.map { Int32($0) }, shape: [x.count, 4]), feats: x.feats)
+        let hashed = y.neighbourMap()
+        #expect(hashed.inputs == naive.inputs)
+        #expect(hashed.outputs == naive.outputs)
+        // Duplicates are found on both paths.
+        for base in [0, 1000] {
+            let c: [Int32] = [0, 1, 2, 3, 0, 1, 2, 4, 0, 1, 2, 3].map {
+                $0 == 0 ? 0 : $0 + Int32(base)
+            }
+            #expect(throws: LatticeError.self) {
+                try SparseTensor(
+                    coords: Tensor(int32: c, shape: [3, 4]), feats: Tensor(zeros: [3, 1]))
+            }
+        }
     }
 
     /// The blocked gather-GEMM-scatter kernel against its loop twin (more rows than one
