@@ -49,6 +49,21 @@ enum SparseBench {
                 withNoGrad { sink &+= (try? submanifoldConv3d(x, weight: w, bias: b))?.count ?? 0 }
             }
             let flops = 2.0 * Double(map.pairCount) * 64 * 64
+            // Forward + backward (feats and weight gradients).
+            let gy = Tensor.randn([x.count, 64], generator: &g)
+            let fb = Timing.median(warmup: 1, repeats: 3) {
+                let xf = x.feats.detach().requiringGrad()
+                let wg = w.detach().requiringGrad()
+                if let y = try? submanifoldConv3d(x.replacing(feats: xf), weight: wg, bias: b) {
+                    y.feats.backward(gy)
+                }
+            }
+            let fbx = Timing.median(warmup: 1, repeats: 3) {
+                let xf = x.feats.detach().requiringGrad()
+                if let y = try? submanifoldConv3d(x.replacing(feats: xf), weight: w, bias: nil) {
+                    y.feats.backward(gy)
+                }
+            }
             // Same-run yardstick: one contiguous GEMM with the same multiply-adds.
             let a = Tensor.randn([map.pairCount, 64], generator: &g)
             let c = Tensor(empty: [map.pairCount, 64])
@@ -67,6 +82,11 @@ enum SparseBench {
                     name: "subm-conv3-64x64-20k", value: fwd * 1e3, unit: "ms",
                     baseline: "PyTorch gather-GEMM-scatter (baselines.md)", baselineValue: 25,
                     notes: note),
+                BenchResult(
+                    name: "subm-conv3-64x64-20k-fwd-bwd", value: fb * 1e3, unit: "ms",
+                    notes:
+                        "forward + backward to feats and weight (feats only: \(String(format: "%.1f", fbx * 1e3)) ms)"
+                ),
                 BenchResult(
                     name: "subm-neighbour-map-20k", value: build * 1e3, unit: "ms",
                     baseline: "PyTorch dense 64³ lookup table (baselines.md)", baselineValue: 7.9,
