@@ -40,10 +40,16 @@ let package = Package(
                 "LatticeModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "LatticeTensorTests", dependencies: ["LatticeTensor"]),
-        .testTarget(name: "LatticeNNTests", dependencies: ["LatticeNN"]),
+        // Helpers shared by the test targets (finite-difference gradient checks).
+        .target(
+            name: "LatticeTestSupport", dependencies: ["LatticeTensor"],
+            path: "Tests/LatticeTestSupport"),
         .testTarget(
-            name: "LatticeSparseTests", dependencies: ["LatticeSparse", "LatticeFixtures", "CLatticeKernels"]),
+            name: "LatticeTensorTests", dependencies: ["LatticeTensor", "LatticeTestSupport"]),
+        .testTarget(name: "LatticeNNTests", dependencies: ["LatticeNN", "LatticeTestSupport"]),
+        .testTarget(
+            name: "LatticeSparseTests",
+            dependencies: ["LatticeSparse", "LatticeFixtures", "CLatticeKernels", "LatticeTestSupport"]),
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
         .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
     ]

@@ -1,7 +1,9 @@
 // Run-time CPU feature detection shared by every dispatching kernel.
 #include "lt_common.h"
 
-static int lt_forced_level = -1;
+// Thread-local so a test forcing a level cannot change the kernels other threads (other tests
+// running in parallel) use; Parallel.run carries the caller's forced level to its workers.
+static _Thread_local int lt_forced_level = -1;
 
 static int lt_detect_level(void) {
 #if defined(__x86_64__) && defined(__clang__)
@@ -27,6 +29,8 @@ void lt_cpu_force_level(int level) {
     int hw = lt_detect_level();
     lt_forced_level = (level >= 0 && level <= hw) ? level : -1;
 }
+
+int lt_cpu_forced_level(void) { return lt_forced_level; }
 
 const char *lt_cpu_level_name(void) {
     switch (lt_cpu_level()) {

@@ -14,9 +14,18 @@ extension FixtureRegistry {
     /// Every registered handler, one line each.
     static let handlers: [FixtureHandlerEntry] = [
         // .casePrefix("<group>__<case prefix>", <Group>Fixtures.<handler>),
+        .casePrefix("clip__text_model", ModelFixtures.clipTextModel),
+        .casePrefix("clip__tokenizer", ModelFixtures.clipTokenizer),
+        .casePrefix("dinov2__interpolate_pos_encoding", ModelFixtures.dinoInterpolatePosEncoding),
+        .casePrefix("dinov2__vitreg", ModelFixtures.dinoVisionTransformer),
         .casePrefix("sparse_attn__", SparseFixtures.attention),
         .casePrefix("sparse_conv__subm", SparseFixtures.conv),
         .casePrefix("sparse_spatial__downsample_upsample", SparseFixtures.downUp),
         .casePrefix("sparse_spatial__subdivide", SparseFixtures.subdivide),
+        .casePrefix("trellis__ape", ModelFixtures.absolutePositionEmbedder),
+        .casePrefix("trellis__ss_decoder", ModelFixtures.sparseStructureDecoder),
+        .casePrefix("trellis__ss_encoder", ModelFixtures.sparseStructureEncoder),
+        .casePrefix("trellis__ss_flow", ModelFixtures.sparseStructureFlow),
+        .casePrefix("trellis__timestep_embedder", ModelFixtures.timestepEmbedder),
     ]
 }

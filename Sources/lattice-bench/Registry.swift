@@ -11,5 +11,6 @@ let allBenchmarks: [Benchmark] = [
     TransformerBench.benchmarks,
     ConvBench.benchmarks,
     SafetensorsBench.benchmarks,
+    ModelsBench.benchmarks,
     SparseBench.benchmarks,
 ].flatMap { $0 }

@@ -3,6 +3,7 @@
 // per reduction; 1e-4 absolute leaves room for sums of up to a few hundred terms.
 import Foundation
 import LatticeTensor
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeNN

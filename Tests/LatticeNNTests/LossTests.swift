@@ -2,6 +2,7 @@
 // Tolerance on values: O(1) float32 results of a few operations, 1e-6 absolute.
 import Foundation
 import LatticeTensor
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeNN

@@ -2,6 +2,7 @@ import Foundation
 // Sparse attention: the swin partition against a naive window assignment, windowed and full
 // attention against per-group dense softmax attention, cross-attention isolation, gradients.
 import LatticeTensor
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeSparse

@@ -3,6 +3,7 @@
 // reinterpretation (Q1), and finite-difference gradients.
 import CLatticeKernels
 import LatticeTensor
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeSparse

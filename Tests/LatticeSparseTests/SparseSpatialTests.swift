@@ -1,6 +1,7 @@
 // Sparse pooling: downsample ordering and the sum/(n+1) quirk against a dictionary twin,
 // upsample round trips, subdivide ordering, and their gradients.
 import LatticeTensor
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeSparse

@@ -1,6 +1,7 @@
 // SparseTensor: validation of user input, layout, per-item broadcasting, concatenation, and
 // per-instance GroupNorm.
 import LatticeTensor
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeSparse

@@ -2,6 +2,7 @@
 // differences, and its own building blocks (tile GEMM, vectorised exp2).
 import CLatticeKernels
 import Foundation
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor
@@ -27,7 +28,7 @@ private func fused(
     return (out, ql.grad!, kl.grad!, vl.grad!)
 }
 
-// The suite is serialized because two tests force the CPU dispatch level, which is global.
+// The suite is serialized because two tests force the CPU dispatch level (per thread).
 @Suite(.serialized) struct AttentionTests {
     // Tolerance: the fused kernel sums in float32 (tiles of 64 with rescaling, exp2 polynomial
     // accurate to ~2 ulp) while the twin sums in double; with O(1) inputs and sums over <= 200

@@ -1,5 +1,6 @@
 // Dense convolutions and pixelShuffle3d: vol2col+GEMM kernels against direct-loop twins,
 // finite-difference gradients, and the TRELLIS channel-to-voxel mapping.
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor

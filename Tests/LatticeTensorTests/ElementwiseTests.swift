@@ -1,6 +1,7 @@
 // Elementwise ops: fast kernels against their naive twins, known values, broadcasting,
 // comparisons, and finite-difference checks of every backward rule.
 import Foundation
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor

@@ -1,6 +1,7 @@
 // Tests for SGEMM (blocked kernel vs naive twin on every ISA level, threading, determinism) and
 // the matmul / linear ops (torch.matmul broadcasting, transposed views, backward rules).
 import CLatticeKernels
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor

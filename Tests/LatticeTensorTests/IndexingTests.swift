@@ -1,6 +1,7 @@
 // Structural ops: known values (PyTorch semantics) and finite-difference gradients for cat,
 // stack, split, chunk, gather, indexSelect, scatterAdd, scatterMean; argsort and unique.
 // Values here are small integers or exact sums, so equality checks are exact.
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor

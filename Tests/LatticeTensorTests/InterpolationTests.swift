@@ -2,6 +2,7 @@
 // on tiny inputs), the DINOv2 antialiased bicubic position-embedding fixture, and
 // finite-difference gradients.
 import Foundation
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor

@@ -1,6 +1,7 @@
 // Normalisations: fused kernels against naive twins and composed definitions, and
 // finite-difference checks of every backward rule (weights, biases, non-contiguous inputs).
 import Foundation
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor

@@ -1,6 +1,7 @@
 // Reductions, argmax and softmax: kernels against naive twins over many axis sets and layouts,
 // known values, tie rules, and finite-difference checks of the backward rules.
 import Foundation
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor

@@ -1,5 +1,6 @@
 // Finite-difference checks of the movement ops' backward rules (views are the glue of every
 // model, and a wrong inverse permutation or slice offset silently corrupts gradients).
+import LatticeTestSupport
 import Testing
 
 @testable import LatticeTensor

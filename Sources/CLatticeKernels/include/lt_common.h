@@ -32,8 +32,12 @@ extern "C" {
 /// On arm64 this is 0 and NEON code paths (baseline there) are used.
 int lt_cpu_level(void);
 
-/// Overrides the detected level (for naive-twin tests and benchmarks); -1 restores detection.
+/// Overrides the detected level on the calling thread (for naive-twin tests and benchmarks);
+/// -1 restores detection. Parallel.run propagates it to the workers of a parallel loop.
 void lt_cpu_force_level(int level);
+
+/// The calling thread's forced level, or -1 when none is forced.
+int lt_cpu_forced_level(void);
 
 /// Name of the active level, for logs and benchmark records.
 const char *lt_cpu_level_name(void);

@@ -160,39 +160,18 @@ extension Tensor {
     /// Shorthand for `to(.float32)`.
     public func float() -> Tensor { to(.float32) }
 
-    /// Sums a broadcast gradient back to `target` shape (the inverse of broadcasting).
+    /// Sums a broadcast gradient back to `target` shape (the inverse of broadcasting): leading
+    /// extra dimensions and dimensions where `target` has extent 1 are summed away.
     public func sumTo(_ target: [Int]) -> Tensor {
         if shape == target { return self }
-        let src = float().contiguous()
-        let out = Tensor(zeros: target)
-        // View `out` with zero strides on broadcast dimensions and accumulate into it.
         let lead = rank - target.count
         precondition(lead >= 0, "cannot sum \(shape) to \(target)")
-        var accStrides = [Int](repeating: 0, count: rank)
-        let tStrides = Tensor.contiguousStrides(for: target)
-        for i in lead..<rank {
-            let t = target[i - lead]
-            precondition(t == shape[i] || t == 1, "cannot sum \(shape) to \(target)")
-            accStrides[i] = t == shape[i] ? tStrides[i - lead] : 0
+        var axes = Array(0..<lead)
+        for i in lead..<rank where target[i - lead] != shape[i] {
+            precondition(target[i - lead] == 1, "cannot sum \(shape) to \(target)")
+            axes.append(i)
         }
-        let ps = src.floats
-        let po = out.floats
-        var idx = [Int](repeating: 0, count: rank)
-        var o = 0
-        for i in 0..<src.count {
-            po[o] += ps[i]
-            var d = rank - 1
-            while d >= 0 {
-                idx[d] += 1
-                o += accStrides[d]
-                if idx[d] < shape[d] { break }
-                o -= accStrides[d] * shape[d]
-                idx[d] = 0
-                d -= 1
-            }
-        }
-        return Tensor.record("sumTo", output: out, inputs: [self]) { [shape] g in [g.expand(shape)]
-        }
+        return float().sum(axes: axes, keepDims: true).reshape(target)
     }
 
     /// Writes this tensor's elements into `view` (same shape), which must not require grad.

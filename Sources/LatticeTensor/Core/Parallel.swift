@@ -1,5 +1,6 @@
 // Work splitting over the CPU's cores. Chunking depends only on the work size and the thread
 // count, so results are bit-identical for the same thread count.
+import CLatticeKernels
 import Dispatch
 import Foundation
 
@@ -27,7 +28,17 @@ public enum Parallel {
         // is by construction of the chunking, which the compiler cannot see.
         withoutActuallyEscaping(body) { b in
             let box = UncheckedSendable(b)
-            DispatchQueue.concurrentPerform(iterations: chunks) { i in box.value(i) }
+            let forced = lt_cpu_forced_level()
+            DispatchQueue.concurrentPerform(iterations: chunks) { i in
+                if forced < 0 {
+                    box.value(i)
+                } else {
+                    let previous = lt_cpu_forced_level()
+                    lt_cpu_force_level(forced)
+                    box.value(i)
+                    lt_cpu_force_level(previous)
+                }
+            }
         }
     }
 

@@ -15,7 +15,8 @@ public final class Storage: @unchecked Sendable {
     /// Allocates `byteCount` bytes; contents are uninitialised unless `zeroed`.
     public init(byteCount: Int, zeroed: Bool = false) {
         let n = max(byteCount, 1)
-        data = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
+        data = BufferCache.take(byteCount: n)
+            ?? UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
         if zeroed { data.initializeMemory(as: UInt8.self, repeating: 0, count: n) }
         self.byteCount = byteCount
         owned = true
@@ -33,9 +34,59 @@ public final class Storage: @unchecked Sendable {
 
     deinit {
         if owned {
-            data.deallocate()
+            if !BufferCache.give(data, byteCount: max(byteCount, 1)) { data.deallocate() }
             MemoryStats.freed(byteCount)
         }
+    }
+}
+
+/// Keeps recently freed large buffers for reuse. Large allocations otherwise come from fresh
+/// mmaps whose pages fault in on first touch: a 64 MB activation then costs more to allocate than
+/// to compute (GELU over 16M floats: 79 ms allocating vs 13 ms into an existing buffer). Buffers
+/// are reused only for the exact same byte count (model forward passes repeat their shapes) and
+/// the cache holds at most `limitBytes`.
+enum BufferCache {
+    /// Buffers smaller than this come from malloc's own free lists quickly enough.
+    static let minimumBytes = 1 << 20
+    /// Upper bound on idle cached memory.
+    static let limitBytes = 512 << 20
+
+    private struct State: @unchecked Sendable {
+        var free: [Int: [UnsafeMutableRawPointer]] = [:]
+        var cachedBytes = 0
+        var order: [(Int, UnsafeMutableRawPointer)] = []  // oldest first, for eviction
+    }
+    private static let state = Mutex(State())
+
+    static func take(byteCount: Int) -> UnsafeMutableRawPointer? {
+        guard byteCount >= minimumBytes else { return nil }
+        return state.withLock { s -> UnsafeMutableRawPointer? in
+            guard var list = s.free[byteCount], let p = list.popLast() else { return nil }
+            s.free[byteCount] = list.isEmpty ? nil : list
+            s.cachedBytes -= byteCount
+            if let i = s.order.firstIndex(where: { $0.1 == p }) { s.order.remove(at: i) }
+            return p
+        }
+    }
+
+    /// Returns false when the buffer was not kept (the caller frees it).
+    static func give(_ p: UnsafeMutableRawPointer, byteCount: Int) -> Bool {
+        guard byteCount >= minimumBytes, byteCount <= limitBytes else { return false }
+        var evicted: [UnsafeMutableRawPointer] = []
+        state.withLock { s in
+            while s.cachedBytes + byteCount > limitBytes, !s.order.isEmpty {
+                let (n, old) = s.order.removeFirst()
+                s.free[n]?.removeAll { $0 == old }
+                if s.free[n]?.isEmpty == true { s.free[n] = nil }
+                s.cachedBytes -= n
+                evicted.append(old)
+            }
+            s.free[byteCount, default: []].append(p)
+            s.order.append((byteCount, p))
+            s.cachedBytes += byteCount
+        }
+        for old in evicted { old.deallocate() }
+        return true
     }
 }
 

@@ -1,63 +1,8 @@
-// Finite-difference gradient checks for LatticeNN tests: with respect to input tensors (losses)
-// and to a module's parameters (layers). Same method as LatticeTensorTests' gradCheck, which this
-// target cannot see.
+// Finite-difference checks with respect to a module's parameters, and small comparison helpers
+// for LatticeNN tests (input gradients use the shared gradCheck in LatticeTestSupport).
 import LatticeNN
 import LatticeTensor
 import Testing
-
-/// Compares autodiff gradients of `f` with central finite differences (float64 accumulation of
-/// the float32 function) on the scalar L = Σ f(inputs) ⊙ w for a fixed random w.
-/// Returns the worst relative error.
-///
-/// Tolerance rationale: h = 1e-2 in float32 gives O(h²) truncation plus ~1e-7·|L|/h rounding;
-/// 2e-2 relative (against max(1, |grad|)) catches wrong rules (errors of order 1) without flaking.
-@discardableResult
-func gradCheck(
-    _ inputs: [Tensor], h: Float = 1e-2, tolerance: Double = 2e-2, seed: UInt64 = 7,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ f: ([Tensor]) -> Tensor
-) -> Double {
-    var gen = RandomGenerator(seed: seed)
-    let leaves = inputs.map { $0.detach().requiringGrad() }
-    let y = f(leaves)
-    let w = Tensor.randn(y.shape, generator: &gen)
-    let wv = w.toFloats().map(Double.init)
-    y.backward(w)
-
-    func loss(_ xs: [Tensor]) -> Double {
-        let out = withNoGrad { f(xs) }.toFloats()
-        return zip(out, wv).reduce(0) { $0 + Double($1.0) * $1.1 }
-    }
-
-    var worst = 0.0
-    for (idx, leaf) in leaves.enumerated() {
-        guard let g = leaf.grad?.toFloats() else {
-            Issue.record("input \(idx) received no gradient", sourceLocation: sourceLocation)
-            continue
-        }
-        let base = leaf.contiguous().toFloats()
-        for j in base.indices {
-            var plus = base
-            var minus = base
-            plus[j] += h
-            minus[j] -= h
-            var xsP = leaves.map { $0.detach() }
-            var xsM = leaves.map { $0.detach() }
-            xsP[idx] = Tensor(plus, shape: leaf.shape)
-            xsM[idx] = Tensor(minus, shape: leaf.shape)
-            let numeric = (loss(xsP) - loss(xsM)) / (2 * Double(h))
-            let err = abs(numeric - Double(g[j])) / max(1, abs(numeric))
-            worst = max(worst, err)
-            if err > tolerance {
-                Issue.record(
-                    "input \(idx) element \(j): autodiff \(g[j]) vs numeric \(numeric)",
-                    sourceLocation: sourceLocation)
-                return worst
-            }
-        }
-    }
-    return worst
-}
 
 /// Finite-difference check of d(Σ forward() ⊙ w)/dθ for every element of `parameters`, which
 /// `forward` must read through their `Parameter`s. Same tolerance rationale as `gradCheck`.

@@ -1,7 +1,6 @@
-// Finite-difference gradient checking shared by every backward-rule test.
+// Finite-difference gradient checking shared by every backward-rule test (all test targets).
+import LatticeTensor
 import Testing
-
-@testable import LatticeTensor
 
 /// Compares autodiff gradients of `f` with central finite differences, in float64 arithmetic on
 /// the float32 function. The scalar checked is L = Σ f(inputs) ⊙ w for a fixed random w, so
@@ -11,7 +10,7 @@ import Testing
 /// O(h²) truncation plus ~1e-7·|L|/h rounding error; 2e-2 relative (against max(1, |grad|))
 /// catches wrong rules (errors of order 1) without flaking on rounding.
 @discardableResult
-func gradCheck(
+public func gradCheck(
     _ inputs: [Tensor], h: Float = 1e-2, tolerance: Double = 2e-2, seed: UInt64 = 7,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ f: ([Tensor]) -> Tensor
