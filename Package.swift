@@ -1,7 +1,8 @@
 // swift-tools-version: 6.0
 // Lattice: a Swift-native engine for TRELLIS, ReconViaGen and VIST3A.
-// Layering (one way): CLatticeKernels <- LatticeTensor <- LatticeNN <- LatticeModels
-//                     <- LatticeFixtures <- lattice (CLI); lattice-bench sits beside the CLI.
+// Layering (one way): CLatticeKernels <- LatticeTensor <- LatticeNN <- LatticeSparse
+//   <- LatticeModels <- LatticeFixtures <- lattice (CLI); LatticeTensor <- LatticeGeometry
+//   <- LatticeRender <- LatticeFixtures; lattice-bench sits beside the CLI.
 import PackageDescription
 
 let package = Package(
@@ -10,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "LatticeTensor", targets: ["LatticeTensor"]),
         .library(name: "LatticeNN", targets: ["LatticeNN"]),
+        .library(name: "LatticeSparse", targets: ["LatticeSparse"]),
         .library(name: "LatticeModels", targets: ["LatticeModels"]),
         .library(name: "LatticeGeometry", targets: ["LatticeGeometry"]),
         .library(name: "LatticeRender", targets: ["LatticeRender"]),
@@ -26,7 +28,8 @@ let package = Package(
         .target(name: "CLatticeKernels"),
         .target(name: "LatticeTensor", dependencies: ["CLatticeKernels"]),
         .target(name: "LatticeNN", dependencies: ["LatticeTensor"]),
-        .target(name: "LatticeModels", dependencies: ["LatticeNN"]),
+        .target(name: "LatticeSparse", dependencies: ["LatticeNN", "CLatticeKernels"]),
+        .target(name: "LatticeModels", dependencies: ["LatticeNN", "LatticeSparse"]),
         // Cameras and conventions; Gaussian splatting on top of them (plain Swift math).
         .target(name: "LatticeGeometry", dependencies: ["LatticeTensor"]),
         .target(name: "LatticeRender", dependencies: ["LatticeGeometry", "LatticeTensor"]),
@@ -52,6 +55,9 @@ let package = Package(
         .testTarget(
             name: "LatticeTensorTests", dependencies: ["LatticeTensor", "LatticeTestSupport"]),
         .testTarget(name: "LatticeNNTests", dependencies: ["LatticeNN", "LatticeTestSupport"]),
+        .testTarget(
+            name: "LatticeSparseTests",
+            dependencies: ["LatticeSparse", "LatticeFixtures", "CLatticeKernels", "LatticeTestSupport"]),
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
         .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
         .testTarget(

@@ -13,4 +13,5 @@ let allBenchmarks: [Benchmark] = [
     SafetensorsBench.benchmarks,
     ModelsBench.benchmarks,
     RenderBench.benchmarks,
+    SparseBench.benchmarks,
 ].flatMap { $0 }

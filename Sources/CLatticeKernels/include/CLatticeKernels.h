@@ -6,3 +6,4 @@
 #include "lt_convert.h"
 #include "lt_elementwise.h"
 #include "lt_gemm.h"
+#include "lt_sparse.h"
