@@ -57,7 +57,9 @@ let package = Package(
         .testTarget(name: "LatticeNNTests", dependencies: ["LatticeNN", "LatticeTestSupport"]),
         .testTarget(
             name: "LatticeSparseTests",
-            dependencies: ["LatticeSparse", "LatticeFixtures", "CLatticeKernels", "LatticeTestSupport"]),
+            dependencies: [
+                "LatticeSparse", "LatticeFixtures", "CLatticeKernels", "LatticeTestSupport",
+            ]),
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
         .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
         .testTarget(

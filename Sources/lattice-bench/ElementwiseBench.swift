@@ -38,7 +38,9 @@ enum ElementwiseBench {
             BenchResult(
                 name: "gelu-tanh-16M-alloc", value: alloc * 1e3, unit: "ms",
                 baseline: "PyTorch 2.15, allocating (baselines.md)", baselineValue: 33,
-                notes: "x.gelu(approximate: .tanh); allocates its 64 MB output (reused from the buffer cache)"),
+                notes:
+                    "x.gelu(approximate: .tanh); allocates its 64 MB output (reused from the buffer cache)"
+            ),
         ]
     }
 

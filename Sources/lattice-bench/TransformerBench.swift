@@ -52,7 +52,8 @@ enum TransformerBench {
                     baseline: "PyTorch 2.15 fp32 (baselines.md)", baselineValue: 1080,
                     notes: String(format: "%.0f GFLOPS", flops / seconds / 1e9)),
                 BenchResult(
-                    name: "transformer-block-d1024-n4096-h16-peak-extra", value: Double(extra) / 1e6,
+                    name: "transformer-block-d1024-n4096-h16-peak-extra",
+                    value: Double(extra) / 1e6,
                     unit: "MB", baseline: "PyTorch 2.15 (baselines.md)", baselineValue: 307),
             ]
         }

@@ -15,7 +15,8 @@ public final class Storage: @unchecked Sendable {
     /// Allocates `byteCount` bytes; contents are uninitialised unless `zeroed`.
     public init(byteCount: Int, zeroed: Bool = false) {
         let n = max(byteCount, 1)
-        data = BufferCache.take(byteCount: n)
+        data =
+            BufferCache.take(byteCount: n)
             ?? UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
         if zeroed { data.initializeMemory(as: UInt8.self, repeating: 0, count: n) }
         self.byteCount = byteCount
