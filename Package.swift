@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 // Lattice: a Swift-native engine for TRELLIS, ReconViaGen and VIST3A.
 // Layering (one way): CLatticeKernels <- LatticeTensor <- LatticeNN <- LatticeSparse
-//   <- LatticeModels <- LatticeFixtures <- lattice (CLI); LatticeTensor <- LatticeGeometry
+//   <- LatticeModels <- LatticePipelines <- LatticeFixtures <- lattice (CLI); LatticeTensor <- LatticeGeometry
 //   <- LatticeRender <- LatticeFixtures; lattice-bench sits beside the CLI.
 import PackageDescription
 
@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "LatticeNN", targets: ["LatticeNN"]),
         .library(name: "LatticeSparse", targets: ["LatticeSparse"]),
         .library(name: "LatticeModels", targets: ["LatticeModels"]),
+        .library(name: "LatticePipelines", targets: ["LatticePipelines"]),
         .library(name: "LatticeGeometry", targets: ["LatticeGeometry"]),
         .library(name: "LatticeRender", targets: ["LatticeRender"]),
         .library(name: "LatticeFixtures", targets: ["LatticeFixtures"]),
@@ -30,12 +31,13 @@ let package = Package(
         .target(name: "LatticeNN", dependencies: ["LatticeTensor"]),
         .target(name: "LatticeSparse", dependencies: ["LatticeNN", "CLatticeKernels"]),
         .target(name: "LatticeModels", dependencies: ["LatticeNN", "LatticeSparse"]),
+        .target(name: "LatticePipelines", dependencies: ["LatticeModels"]),
         // Cameras and conventions; Gaussian splatting on top of them (plain Swift math).
         .target(name: "LatticeGeometry", dependencies: ["LatticeTensor"]),
         .target(name: "LatticeRender", dependencies: ["LatticeGeometry", "LatticeTensor"]),
         .target(
             name: "LatticeFixtures",
-            dependencies: ["LatticeModels", "LatticeGeometry", "LatticeRender"]),
+            dependencies: ["LatticePipelines", "LatticeGeometry", "LatticeRender"]),
         .executableTarget(
             name: "lattice",
             dependencies: [
@@ -61,7 +63,8 @@ let package = Package(
                 "LatticeSparse", "LatticeFixtures", "CLatticeKernels", "LatticeTestSupport",
             ]),
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
-        .testTarget(name: "LatticeModelsTests", dependencies: ["LatticeFixtures"]),
+        .testTarget(
+            name: "LatticeModelsTests", dependencies: ["LatticeFixtures", "LatticePipelines"]),
         .testTarget(
             name: "LatticeRenderTests",
             dependencies: ["LatticeGeometry", "LatticeRender", "LatticeFixtures"]),

@@ -23,6 +23,7 @@ extension FixtureRegistry {
         .casePrefix("sparse_spatial__downsample_upsample", SparseFixtures.downUp),
         .casePrefix("sparse_spatial__subdivide", SparseFixtures.subdivide),
         .casePrefix("trellis__ape", ModelFixtures.absolutePositionEmbedder),
+        .casePrefix("trellis__sampler_", SamplerFixtures.flowEuler),
         .casePrefix("trellis__ss_decoder", ModelFixtures.sparseStructureDecoder),
         .casePrefix("trellis__ss_encoder", ModelFixtures.sparseStructureEncoder),
         .casePrefix("trellis__ss_flow", ModelFixtures.sparseStructureFlow),

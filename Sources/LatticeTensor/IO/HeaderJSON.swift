@@ -349,6 +349,12 @@ extension JSONValue {
         }
     }
 
+    /// The elements, when this is an array.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
     /// The object's members, when this is an object.
     public var objectValue: [(String, JSONValue)]? {
         if case .object(let m) = self { return m }
