@@ -111,20 +111,7 @@ public func sparseCrossAttention(_ x: SparseTensor, q: Tensor, k: Tensor, v: Ten
 }
 
 /// TRELLIS `SparseMultiHeadRMSNorm`: normalize(x, dim=-1) · gamma[H, D] · √D on [N, H, D].
-public final class SparseMultiHeadRMSNorm: Module, @unchecked Sendable {
-    public let gamma: Parameter
-
-    public init(heads: Int, headDim: Int) {
-        gamma = Parameter(Tensor(full: [heads, headDim], value: 1))
-        super.init()
-        register("gamma", gamma)
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let d = Float(x.shape[x.rank - 1])
-        return x.float().l2Normalize(axis: -1) * (gamma.value * d.squareRoot())
-    }
-}
+public typealias SparseMultiHeadRMSNorm = MultiHeadRMSNorm
 
 /// TRELLIS `SparseMultiHeadAttention` (self: `to_qkv`; cross: `to_q`, `to_kv`; then `to_out`;
 /// optional `q_rms_norm` / `k_rms_norm`). Plain softmax attention, scale 1/√D, no masks.

@@ -5,23 +5,9 @@ import LatticeNN
 import LatticeTensor
 
 extension TRELLIS {
-    /// Per-head "RMS" norm: an L2 normalisation of each head vector, times `gamma[H, D] * sqrt(D)`.
-    public final class MultiHeadRMSNorm: Module, @unchecked Sendable {
-        public let gamma: Parameter
-        public let scale: Float
-
-        public init(dim: Int, heads: Int) {
-            gamma = Parameter(Tensor(full: [heads, dim], value: 1))
-            scale = Float(dim).squareRoot()
-            super.init()
-            register("gamma", gamma)
-        }
-
-        /// `x`: [..., H, D] -> same shape.
-        public func callAsFunction(_ x: Tensor) -> Tensor {
-            x.float().l2Normalize(axis: -1, eps: 1e-12) * gamma.value.float() * scale
-        }
-    }
+    /// TRELLIS `MultiHeadRMSNorm`: an L2 normalisation of each head vector, times
+    /// `gamma[H, D] * sqrt(D)` (the LatticeNN layer; one implementation for dense and sparse).
+    public typealias MultiHeadRMSNorm = LatticeNN.MultiHeadRMSNorm
 
     /// Multi-head self- (`to_qkv`) or cross- (`to_q`, `to_kv`) attention with optional per-head
     /// q/k RMS norms, then `to_out`.
@@ -56,8 +42,8 @@ extension TRELLIS {
                 toQ = Linear(channels, channels, bias: qkvBias)
                 toKV = Linear(contextChannels ?? channels, 2 * channels, bias: qkvBias)
             }
-            qRMSNorm = qkRMSNorm ? MultiHeadRMSNorm(dim: headDim, heads: numHeads) : nil
-            kRMSNorm = qkRMSNorm ? MultiHeadRMSNorm(dim: headDim, heads: numHeads) : nil
+            qRMSNorm = qkRMSNorm ? MultiHeadRMSNorm(heads: numHeads, headDim: headDim) : nil
+            kRMSNorm = qkRMSNorm ? MultiHeadRMSNorm(heads: numHeads, headDim: headDim) : nil
             toOut = Linear(channels, channels)
             super.init()
             if let toQKV { register("to_qkv", toQKV) }
