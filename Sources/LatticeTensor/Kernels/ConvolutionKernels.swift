@@ -211,17 +211,20 @@ enum ConvKernels {
 
     // MARK: Naive twins (direct loops, for tests)
 
-    /// Direct-loop convolution: y [N, O, P] (no bias).
-    static func naiveForward(x: [Float], w: [Float], _ g: ConvGeometry) -> [Float] {
+    /// Visits every (output, input, weight) index triple of the convolution in a fixed order:
+    /// output voxel, then input channel, then kernel tap (taps that fall in padding skipped).
+    /// Output indices are into [N, O, *out], input into [N, C, *in], weight into [O, C/g, *k].
+    static func naiveTaps(_ g: ConvGeometry, _ body: (Int, Int, Int) -> Void) {
         let o = g.output
-        var y = [Float](repeating: 0, count: g.batch * g.outChannels * g.outputVolume)
         for n in 0..<g.batch {
             for oc in 0..<g.outChannels {
                 let gi = oc / g.groupOut
                 for od in 0..<o[0] {
                     for oh in 0..<o[1] {
                         for ow in 0..<o[2] {
-                            var s: Float = 0
+                            let yi =
+                                ((n * g.outChannels + oc) * o[0] + od) * o[1] * o[2] + oh * o[2]
+                                + ow
                             for ci in 0..<g.groupIn {
                                 let c = gi * g.groupIn + ci
                                 for a in 0..<g.kernel[0] {
@@ -240,64 +243,30 @@ enum ConvKernels {
                                             let wi =
                                                 ((oc * g.groupIn + ci) * g.kernel[0] + a)
                                                 * g.kernel[1] * g.kernel[2] + b * g.kernel[2] + e
-                                            s += x[xi] * w[wi]
+                                            body(yi, xi, wi)
                                         }
                                     }
                                 }
                             }
-                            y[
-                                ((n * g.outChannels + oc) * o[0] + od) * o[1] * o[2] + oh * o[2]
-                                    + ow] = s
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Direct-loop convolution: y [N, O, P] (no bias).
+    static func naiveForward(x: [Float], w: [Float], _ g: ConvGeometry) -> [Float] {
+        var y = [Float](repeating: 0, count: g.batch * g.outChannels * g.outputVolume)
+        naiveTaps(g) { yi, xi, wi in y[yi] += x[xi] * w[wi] }
         return y
     }
 
     /// Direct-loop transposed convolution: scatters each input voxel of x [N, O, Do, Ho, Wo]
     /// through w [O, C/g, K] into an output of the geometry's input shape [N, C, D, H, W].
     static func naiveTransposed(x: [Float], w: [Float], _ g: ConvGeometry) -> [Float] {
-        let o = g.output
         var y = [Float](repeating: 0, count: g.batch * g.inChannels * g.inputVolume)
-        for n in 0..<g.batch {
-            for oc in 0..<g.outChannels {
-                let gi = oc / g.groupOut
-                for od in 0..<o[0] {
-                    for oh in 0..<o[1] {
-                        for ow in 0..<o[2] {
-                            let v = x[
-                                ((n * g.outChannels + oc) * o[0] + od) * o[1] * o[2] + oh * o[2]
-                                    + ow]
-                            for ci in 0..<g.groupIn {
-                                let c = gi * g.groupIn + ci
-                                for a in 0..<g.kernel[0] {
-                                    let id = od * g.stride[0] - g.padding[0] + a * g.dilation[0]
-                                    if id < 0 || id >= g.input[0] { continue }
-                                    for b in 0..<g.kernel[1] {
-                                        let ih = oh * g.stride[1] - g.padding[1] + b * g.dilation[1]
-                                        if ih < 0 || ih >= g.input[1] { continue }
-                                        for e in 0..<g.kernel[2] {
-                                            let iw =
-                                                ow * g.stride[2] - g.padding[2] + e * g.dilation[2]
-                                            if iw < 0 || iw >= g.input[2] { continue }
-                                            let yi =
-                                                (((n * g.inChannels + c) * g.input[0] + id)
-                                                    * g.input[1] + ih) * g.input[2] + iw
-                                            let wi =
-                                                ((oc * g.groupIn + ci) * g.kernel[0] + a)
-                                                * g.kernel[1] * g.kernel[2] + b * g.kernel[2] + e
-                                            y[yi] += v * w[wi]
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        naiveTaps(g) { yo, yi, wi in y[yi] += x[yo] * w[wi] }
         return y
     }
 }
