@@ -1,8 +1,9 @@
 // swift-tools-version: 6.0
 // Lattice: a Swift-native engine for TRELLIS, ReconViaGen and VIST3A.
 // Layering (one way): CLatticeKernels <- LatticeTensor <- LatticeNN <- LatticeSparse
-//   <- LatticeModels <- LatticePipelines <- LatticeFixtures <- lattice (CLI); LatticeTensor <- LatticeGeometry
-//   <- LatticeRender <- LatticeFixtures; lattice-bench sits beside the CLI.
+//   <- LatticeModels <- LatticePipelines <- LatticeTraining <- lattice (CLI);
+//   LatticeTensor <- LatticeGeometry <- LatticeRender, LatticeIO <- LatticeModels;
+//   LatticeFixtures checks everything against upstream goldens; lattice-bench sits beside the CLI.
 import PackageDescription
 
 let package = Package(
@@ -16,6 +17,8 @@ let package = Package(
         .library(name: "LatticePipelines", targets: ["LatticePipelines"]),
         .library(name: "LatticeGeometry", targets: ["LatticeGeometry"]),
         .library(name: "LatticeRender", targets: ["LatticeRender"]),
+        .library(name: "LatticeIO", targets: ["LatticeIO"]),
+        .library(name: "LatticeTraining", targets: ["LatticeTraining"]),
         .library(name: "LatticeFixtures", targets: ["LatticeFixtures"]),
         .executable(name: "lattice", targets: ["lattice"]),
         .executable(name: "lattice-bench", targets: ["lattice-bench"]),
@@ -30,24 +33,37 @@ let package = Package(
         .target(name: "LatticeTensor", dependencies: ["CLatticeKernels"]),
         .target(name: "LatticeNN", dependencies: ["LatticeTensor"]),
         .target(name: "LatticeSparse", dependencies: ["LatticeNN", "CLatticeKernels"]),
-        .target(name: "LatticeModels", dependencies: ["LatticeNN", "LatticeSparse"]),
-        .target(name: "LatticePipelines", dependencies: ["LatticeModels"]),
-        // Cameras and conventions; Gaussian splatting on top of them (plain Swift math).
+        .target(
+            name: "LatticeModels",
+            dependencies: [
+                "LatticeNN", "LatticeSparse", "LatticeGeometry", "LatticeRender", "LatticeIO",
+            ]),
+        .target(
+            name: "LatticePipelines",
+            dependencies: ["LatticeModels", "LatticeGeometry", "LatticeRender", "LatticeIO"]),
+        // Cameras, conventions, meshes, FlexiCubes; rendering (splats, meshes, fields) on top.
         .target(name: "LatticeGeometry", dependencies: ["LatticeTensor"]),
         .target(name: "LatticeRender", dependencies: ["LatticeGeometry", "LatticeTensor"]),
+        // File formats and image resampling.
+        .target(name: "LatticeIO", dependencies: ["LatticeGeometry", "LatticeTensor"]),
+        // Datasets, trainers, checkpoints.
+        .target(
+            name: "LatticeTraining",
+            dependencies: ["LatticePipelines", "LatticeRender", "LatticeIO", "LatticeGeometry"]),
         .target(
             name: "LatticeFixtures",
-            dependencies: ["LatticePipelines", "LatticeGeometry", "LatticeRender"]),
+            dependencies: ["LatticePipelines", "LatticeGeometry", "LatticeRender", "LatticeIO"]),
         .executableTarget(
             name: "lattice",
             dependencies: [
-                "LatticeFixtures",
+                "LatticeFixtures", "LatticeTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "lattice-bench",
             dependencies: [
-                "LatticeModels", "LatticeGeometry", "LatticeRender",
+                "LatticeModels", "LatticeGeometry", "LatticeRender", "LatticeIO",
+                "LatticePipelines", "LatticeTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Helpers shared by the test targets (finite-difference gradient checks).
@@ -65,6 +81,13 @@ let package = Package(
         // Fixture files live in Tests/Fixtures and are found relative to #filePath.
         .testTarget(
             name: "LatticeModelsTests", dependencies: ["LatticeFixtures", "LatticePipelines"]),
+        .testTarget(
+            name: "LatticeGeometryTests", dependencies: ["LatticeGeometry", "LatticeTestSupport"]),
+        .testTarget(
+            name: "LatticeIOTests", dependencies: ["LatticeIO", "LatticeFixtures"]),
+        .testTarget(
+            name: "LatticeTrainingTests",
+            dependencies: ["LatticeTraining", "LatticeTestSupport"]),
         .testTarget(
             name: "LatticeRenderTests",
             dependencies: ["LatticeGeometry", "LatticeRender", "LatticeFixtures"]),

@@ -1,0 +1,3 @@
+// LatticeTraining: datasets (procedural shapes, mesh folders), the TRELLIS trainers,
+// checkpoints with optimizer state and exact resume.
+import LatticePipelines

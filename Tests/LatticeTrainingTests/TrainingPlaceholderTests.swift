@@ -1,0 +1,3 @@
+// Training tests live here (trainers, resume, datasets).
+import LatticeTraining
+import Testing
