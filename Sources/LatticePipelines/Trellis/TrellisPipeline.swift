@@ -99,6 +99,69 @@ public final class TrellisPipeline: @unchecked Sendable {
         }
     }
 
+    /// The folder of the text conditioner (`text_cond_model`, a hub name such as
+    /// `openai/clip-vit-large-patch14`): `<root>/<repo>`, a sibling `<repo>` or `<owner>/<repo>`.
+    func textConditionerFolder() throws -> URL {
+        let name = folder.config.textCondModel ?? "openai/clip-vit-large-patch14"
+        let parts = name.split(separator: "/").map(String.init)
+        let repo = parts.last ?? name
+        let parent = folder.root.deletingLastPathComponent()
+        let candidates = [
+            folder.root.appendingPathComponent(repo), parent.appendingPathComponent(repo),
+            parent.appendingPathComponent(name),
+        ]
+        guard
+            let dir = candidates.first(where: {
+                FileManager.default.fileExists(
+                    atPath: $0.appendingPathComponent("model.safetensors").path)
+            })
+        else {
+            throw LatticeError(
+                .io,
+                "text conditioner '\(name)' (pipeline.json text_cond_model): no model.safetensors "
+                    + "in any of " + candidates.map(\.path).joined(separator: ", "))
+        }
+        return dir
+    }
+
+    /// CLIP text tokens of `prompts` -> cond [K, 77, 768] and the negative = CLIP of "" [1, 77, 768].
+    /// Prompts longer than 77 tokens are truncated as upstream does, with a warning.
+    public func textCondition(_ prompts: [String]) throws -> (cond: Tensor, neg: Tensor) {
+        try stage("condition", "CLIP text encoder on \(prompts.count) prompt(s)") {
+            let dir = try textConditionerFolder()
+            let vocab = ["bpe_simple_vocab_16e6.txt.gz", "merges.txt", "bpe_simple_vocab_16e6.txt"]
+                .map { dir.appendingPathComponent($0) }
+            guard
+                let vocabURL = vocab.first(where: {
+                    FileManager.default.fileExists(atPath: $0.path)
+                })
+            else {
+                throw LatticeError(
+                    .io,
+                    "\(dir.path): no CLIP BPE vocabulary (looked for merges.txt and "
+                        + "bpe_simple_vocab_16e6.txt.gz)")
+            }
+            let tokenizer = try CLIPTokenizer(bpeVocabularyURL: vocabURL)
+            for prompt in prompts {
+                let n = tokenizer.encode(prompt).count
+                if n > tokenizer.maxLength {
+                    onEvent(
+                        .warning(
+                            "prompt has \(n) tokens; CLIP reads \(tokenizer.maxLength), so it was "
+                                + "truncated after \(tokenizer.maxLength - 2) tokens"))
+                }
+            }
+            let model = try CLIPTextModel(.clipVitLargePatch14)
+            let weights = dir.appendingPathComponent("model.safetensors")
+            try model.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
+            return try withNoGrad {
+                let cond = try model(tokenizer(prompts).inputIds).lastHiddenState  // [K, 77, C]
+                let neg = try model(tokenizer([""]).inputIds).lastHiddenState  // [1, 77, C]
+                return (cond, neg)
+            }
+        }
+    }
+
     // MARK: Sampling
 
     /// The sampler settings for a stage: pipeline.json params overridden key by key by `user`.
