@@ -165,11 +165,11 @@ public final class Trainer {
     /// Trainable parameters with their checkpoint names (`<model>.<key>`), in a fixed order.
     public let namedParameters: [(String, Parameter)]
     /// Updates done so far.
-    public private(set) var step = 0
+    public internal(set) var step = 0
     /// Dataset samples consumed so far (position in the seeded data order).
-    public private(set) var dataPosition = 0
+    public internal(set) var dataPosition = 0
     /// One record per step done (restored on resume).
-    public private(set) var history: [StepRecord] = []
+    public internal(set) var history: [StepRecord] = []
     var clipper: AdaptiveGradClipper?
     private let order: DataOrder
 

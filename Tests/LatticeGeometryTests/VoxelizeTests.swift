@@ -36,13 +36,23 @@ import Testing
     @Test func fastMatchesBruteForceOnRandomTriangles() {
         var rng = RandomGenerator(seed: 7)
         // Vertices slightly outside the cube too, so the clamp is exercised.
-        let u = rng.uniform(count: 3 * 3 * 60).map { $0 * 1.1 - 0.55 }
-        let vertices = (0..<(3 * 60)).map { SIMD3(u[3 * $0], u[3 * $0 + 1], u[3 * $0 + 2]) }
-        // Mix large triangles with tiny ones (smaller than a voxel).
-        let verts = vertices.enumerated().map { i, p in
-            i % 6 >= 3 ? vertices[i - i % 3] + (p - vertices[i - i % 3]) * 0.02 : p
+        let u: [Float] = rng.uniform(count: 3 * 3 * 60).map { $0 * 1.1 - 0.55 }
+        var verts: [SIMD3<Float>] = []
+        for i in 0..<(3 * 60) {
+            let p = SIMD3<Float>(u[3 * i], u[3 * i + 1], u[3 * i + 2])
+            // Mix large triangles with tiny ones (smaller than a voxel).
+            if i % 6 > 3 {
+                let anchor = verts[i - i % 3]
+                verts.append(anchor + (p - anchor) * 0.02)
+            } else {
+                verts.append(p)
+            }
         }
-        let faces = (0..<60).map { SIMD3(Int32(3 * $0), Int32(3 * $0 + 1), Int32(3 * $0 + 2)) }
+        var faces: [SIMD3<Int32>] = []
+        for t in 0..<60 {
+            let k = Int32(3 * t)
+            faces.append(SIMD3<Int32>(k, k + 1, k + 2))
+        }
         let mesh = TriangleMesh(vertices: verts, faces: faces)
         for r in [8, 17] {
             let fast = Voxelizer.voxelizeSurface(mesh, resolution: r)

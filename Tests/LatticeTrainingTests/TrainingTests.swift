@@ -39,7 +39,10 @@ enum Tiny {
 
     /// A tiny flow model on a 4³ latent with 2 channels, 3 condition tokens of width 8; two
     /// fixed random latents/conditions to overfit.
-    static func flowTrainer(steps: Int, split: Int = 1, seed: UInt64 = 4) throws -> Trainer {
+    static func flowTrainer(
+        steps: Int, split: Int = 1, seed: UInt64 = 4, learningRate: Float = 3e-3,
+        clip: TrainerOptions.GradClip? = .adaptive(maxNorm: 1.0, percentile: 95, bufferSize: 3)
+    ) throws -> Trainer {
         let json = """
             {"resolution": 4, "in_channels": 2, "out_channels": 2, "model_channels": 16,
              "cond_channels": 8, "num_blocks": 1, "num_heads": 2, "mlp_ratio": 2,
@@ -64,9 +67,9 @@ enum Tiny {
         var o = TrainerOptions(maxSteps: steps)
         o.batchSize = 2
         o.batchSplit = split
-        o.learningRate = 3e-3
+        o.learningRate = learningRate
         o.emaRates = [0.99]
-        o.gradClip = .adaptive(maxNorm: 1.0, percentile: 95, bufferSize: 3)
+        o.gradClip = clip
         o.warmupSteps = 2
         o.seed = seed
         return try Trainer(objective: objective, options: o)
@@ -105,12 +108,16 @@ enum Tiny {
         // Zero-initialised output: the first predictions are 0 and the loss is mean(v²) ≈ 2
         // (|ε|² + |x0|²). Overfitting two fixed latents, the model quickly learns the part of
         // v predictable from x_t and t; comparing 10-step means damps the t/noise variance.
-        let trainer = try Tiny.flowTrainer(steps: 60)
+        // No clipping here: the 3-entry adaptive clipper of the resume tests would throttle
+        // the updates to the smallest recent norms.
+        let trainer = try Tiny.flowTrainer(steps: 80, learningRate: 1e-2, clip: nil)
         try trainer.run()
         let h = trainer.history
         let first = Tiny.meanLoss(h[0..<10])
-        let last = Tiny.meanLoss(h[50..<60])
-        #expect(last < 0.8 * first, "cfm mse: first \(first), last \(last)")
+        let last = Tiny.meanLoss(h[70..<80])
+        #expect(
+            last < 0.8 * first,
+            "cfm mse: first \(first), last \(last): \(h.map(\.loss))")
     }
 
     @Test func vaeResumeIsBitExact() throws {
@@ -236,14 +243,13 @@ enum Tiny {
             #expect(e.message.contains("learning_rate") && e.message.contains("cfg.json"))
         }
         let badModel = Tiny.vaeConfig(steps: 1).replacingOccurrences(
-            of:
-                "\"latent_channels\": 2, \"num_res_blocks\": 1, \"num_res_blocks_middle\": 1,\n      \"channels\": [4, 8]",
-            with:
-                "\"latent_channels\": 2, \"num_res_blocks\": 1, \"num_res_blocks_middle\": 1,\n      \"channels\": [4, 8], \"chanels\": 3"
-        )
+            of: "\"channels\": [4, 8]}}", with: "\"channels\": [4, 8], \"chanels\": 3}}")
         #expect(badModel != Tiny.vaeConfig(steps: 1))
-        #expect(throws: LatticeError.self) {
+        do {
             _ = try TrainingConfig.parse(Data(badModel.utf8), source: "cfg.json")
+            Issue.record("expected an error")
+        } catch let e as LatticeError {
+            #expect(e.message.contains("chanels") && e.message.contains("models.encoder.args"))
         }
     }
 
@@ -331,9 +337,11 @@ enum Tiny {
         ]
         for (m, v) in zip(parts, volumes) {
             #expect(Self.isClosedAndOriented(m))
-            // Positive signed volume = outward faces; 12-gon tessellation loses < 15% volume.
+            // Positive signed volume = outward faces. Inscribed polygons lose volume: the torus's
+            // hexagonal cross-section (12/2 segments) keeps 83% of the disc, its 12-gon ring
+            // 95%, so 79% in all; 0.7 still rejects inverted or missing faces.
             let vol = Self.signedVolume(m)
-            #expect(vol > 0.8 * v && vol < 1.01 * v, "volume \(vol) vs \(v)")
+            #expect(vol > 0.7 * v && vol < 1.01 * v, "volume \(vol) vs \(v)")
         }
     }
 
@@ -347,7 +355,8 @@ enum Tiny {
             let b = try #require(s.mesh.bounds)
             // Unit max extent, centred: the shape spans exactly [-0.5, 0.5] on its longest axis.
             #expect(abs((b.max - b.min).max() - 1) < 1e-5)
-            #expect(abs(b.max + b.min).max() < 1e-5)
+            let c = b.max + b.min
+            #expect(max(abs(c.x), abs(c.y), abs(c.z)) < 1e-5)
             #expect(s.mesh.vertexColors?.count == s.mesh.vertices.count)
             #expect(Self.isClosedAndOriented(s.mesh) || s.kind != .single)
             #expect(s.mesh.vertices == family.shape(i).mesh.vertices)
