@@ -71,7 +71,28 @@ extension Trainer {
             metadata: [
                 "format": "lattice-training-checkpoint", "step": "\(step)", "ema_rates": rates,
             ], to: url)
+        try exportWeights(in: dir)
         return url
+    }
+
+    /// Writes each model's weights as plain state dicts loadable by `Module.load`, named as
+    /// upstream's `{name}_step{N}` and `{name}_ema{rate}_step{N}` (safetensors, not .pt).
+    public func exportWeights(in dir: URL) throws {
+        let suffix = String(Self.checkpointName(step: step).dropFirst(4))  // "0000042.safetensors"
+        for (name, module) in objective.models {
+            let weights = module.stateDict()
+            try Safetensors.write(
+                weights, to: dir.appendingPathComponent("\(name)_step\(suffix)"))
+            for (ema, rate) in zip(emas, options.emaRates) {
+                var averaged = weights
+                for ((key, _), shadow) in zip(namedParameters, ema.shadow)
+                where key.hasPrefix(name + ".") {
+                    averaged[String(key.dropFirst(name.count + 1))] = shadow
+                }
+                try Safetensors.write(
+                    averaged, to: dir.appendingPathComponent("\(name)_ema\(rate)_step\(suffix)"))
+            }
+        }
     }
 
     /// Restores a checkpoint written by `saveCheckpoint`: weights, EMA, optimizer, clipper,

@@ -172,7 +172,7 @@ public struct ShapeDatasetWriter: Sendable {
         }
         let manifest = ShapeManifest(seed: shapes.seed, resolution: resolution, items: items)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try writeAtomically(
             try encoder.encode(manifest), to: root.appendingPathComponent("manifest.json"))
         return manifest

@@ -198,9 +198,19 @@ enum Tiny {
         }
         #expect(seen == [1, 2, 3])
         let fm = FileManager.default
-        for f in ["log.csv", "log.json", "loss.ppm", "ckpts/step0000003.safetensors"] {
+        for f in [
+            "log.csv", "log.json", "loss.ppm", "ckpts/step0000003.safetensors",
+            "ckpts/denoiser_step0000003.safetensors",
+        ] {
             #expect(fm.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)")
         }
+        // The exported EMA weights load strictly into the model and equal the EMA shadow.
+        let ema = try SafetensorsFile(
+            url: dir.appendingPathComponent("ckpts/denoiser_ema0.99_step0000003.safetensors"))
+        let model = try #require(t.objective.models.first?.module)
+        try model.load(try ema.tensors(), source: "ema export")
+        let shadow = try #require(t.emas.first?.shadow.first)
+        #expect(model.trainableParameters().first?.value.toFloats() == shadow.toFloats())
         let csv = try String(contentsOf: dir.appendingPathComponent("log.csv"), encoding: .utf8)
         #expect(csv.hasPrefix("step,loss,grad_norm,lr,mse\n"))
         let ppm = try Data(contentsOf: dir.appendingPathComponent("loss.ppm"))
