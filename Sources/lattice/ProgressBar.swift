@@ -15,8 +15,12 @@ final class ProgressBar {
         self.total = max(total, 1)
     }
 
-    /// Reports that `done` of `total` steps are finished.
-    func update(_ done: Int) {
+    /// Reports that `done` of `total` steps are finished; `note` is shown after the counts (e.g. a
+    /// loss); `rate` and `eta` override the ones measured from this bar's start (resumed runs).
+    func update(
+        _ done: Int, note: String = "", rate measuredRate: Double? = nil,
+        eta etaOverride: Double? = nil
+    ) {
         let now = Date()
         let finished = done >= total
         guard finished || now.timeIntervalSince(lastPrint) >= (isTerminal ? 0.1 : 5) else {
@@ -24,8 +28,9 @@ final class ProgressBar {
         }
         lastPrint = now
         let elapsed = now.timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let rate = measuredRate ?? (elapsed > 0 ? Double(done) / elapsed : 0)
+        var eta = etaOverride ?? (rate > 0 ? Double(total - done) / rate : 0)
+        if !eta.isFinite { eta = 0 }
         let width = 24
         let filled = min(width, done * width / total)
         let bar =
@@ -35,7 +40,7 @@ final class ProgressBar {
             ? String(format: "%.2f steps/s", rate)
             : String(format: "%.1f s/step", rate > 0 ? 1 / rate : 0)
         let line =
-            "\(label) [\(bar)] \(done)/\(total)  \(rateText)  "
+            "\(label) [\(bar)] \(done)/\(total)  \(note.isEmpty ? "" : note + "  ")\(rateText)  "
             + (finished ? "done in \(Self.duration(elapsed))" : "ETA \(Self.duration(eta))")
         let text = isTerminal ? "\r\u{1B}[K" + line + (finished ? "\n" : "") : line + "\n"
         FileHandle.standardError.write(Data(text.utf8))

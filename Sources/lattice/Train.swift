@@ -45,9 +45,13 @@ struct Train: ParsableCommand {
             try? FileManager.default.removeItem(at: outURL.appendingPathComponent("config.json"))
             try? FileManager.default.copyItem(
                 at: configURL, to: outURL.appendingPathComponent("config.json"))
-            let bar = ProgressBar()
-            try trainer.run(outputDirectory: outURL, stopAt: steps) { p in bar.update(p) }
-            bar.finish()
+            var bar: ProgressBar?
+            try trainer.run(outputDirectory: outURL, stopAt: steps) { p in
+                if bar == nil { bar = ProgressBar("train", total: p.maxSteps) }
+                bar?.update(
+                    p.step, note: String(format: "loss %.5f", p.record.loss),
+                    rate: p.stepsPerSecond, eta: p.etaSeconds)
+            }
             if let last = trainer.history.last {
                 print("done: step \(last.step), loss \(last.loss); outputs in \(outURL.path)")
             }
@@ -55,33 +59,6 @@ struct Train: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(e)\n".utf8))
             throw ExitCode(2)
         }
-    }
-}
-
-/// A one-line progress bar on stderr, redrawn at most ~10 times a second.
-final class ProgressBar {
-    private var last = Date.distantPast
-
-    func update(_ p: TrainingProgress) {
-        let now = Date()
-        guard now.timeIntervalSince(last) > 0.1 || p.step == p.maxSteps else { return }
-        last = now
-        let width = 30
-        let filled = min(width, width * p.step / max(p.maxSteps, 1))
-        let bar =
-            String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let line = String(
-            format: "\r[%@] %d/%d loss %.5f  %.2f it/s  ETA %@", bar, p.step, p.maxSteps,
-            p.record.loss, p.stepsPerSecond, Self.duration(p.etaSeconds))
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
-
-    static func duration(_ s: Double) -> String {
-        guard s.isFinite else { return "?" }
-        let t = Int(s.rounded())
-        return String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60)
     }
 }
 
