@@ -129,7 +129,7 @@ struct SLatFlowTests {
         for (key, p) in model.namedParameters() where !p.isBuffer {
             let g = try #require(p.value.grad, "\(key) got no gradient")
             let values = g.toFloats()
-            #expect(values.allSatisfy(\.isFinite), "\(key): non-finite gradient")
+            #expect(values.allSatisfy { $0.isFinite }, "\(key): non-finite gradient")
             #expect(values.contains { $0 != 0 }, "\(key): all-zero gradient")
         }
         let probes: [(String, Int)] = [
@@ -194,6 +194,6 @@ struct SLatFlowTests {
         let y = try withNoGrad { try model(x, t: Tensor([500], shape: [1]), cond: cond) }
         #expect(y.feats.shape == [n, 8])
         #expect(y.coords.toInts() == x.coords.toInts())
-        #expect(y.feats.toFloats().allSatisfy(\.isFinite))
+        #expect(y.feats.toFloats().allSatisfy { $0.isFinite })
     }
 }
