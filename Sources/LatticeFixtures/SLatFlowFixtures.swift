@@ -64,9 +64,6 @@ public enum SLatFlowFixtures {
         return ["feats": y.feats, "coords": y.coords]
     }
 
-    /// Case keys that describe the inputs, not the model (`counts`, `t_unit`, `cond_len`).
-    static let inputOnlyKeys: Set<String> = ["counts", "t_unit", "cond_len"]
-
     /// `SLatFlowModel(**config)(x, t, cond)`: `feats`, `coords`, and the forward-hook captures
     /// `inter.<module>.{feats,coords}` and `inter.t_emb`. With `use_fp16` the torso weights are
     /// cast back to float16 after loading (the file stores them as exact float32 values).
@@ -74,7 +71,10 @@ public enum SLatFlowFixtures {
         guard case .object(let members) = f.configJSON else {
             throw LatticeError(.invalidConfig, "\(f.url.path): config is not an object")
         }
-        let json = JSONValue.object(members.filter { !inputOnlyKeys.contains($0.0) })
+        // The case config also describes the inputs (`counts`, `t_unit`, `cond_len`); only the
+        // constructor arguments go to the (strict) model config.
+        let json = JSONValue.object(
+            members.filter { SLatFlowModel.Config.fieldNames.contains($0.0) })
         let config: SLatFlowModel.Config
         do {
             config = try JSONDecoder().decode(

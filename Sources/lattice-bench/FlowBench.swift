@@ -68,13 +68,20 @@ enum FlowBench {
         return coords
     }
 
-    /// `slat_flow_img_dit_L_64l8p2` in fp32 on a 64³ shell of ~20,000 voxels, cond [1,1374,1024].
+    /// `slat_flow_img_dit_L_64l8p2` in fp32 on a 64³ shell of ~20,000 voxels (or
+    /// `$LATTICE_BENCH_SLAT_VOXELS`), cond [1,1374,1024]. Notes split the time into the io
+    /// res blocks (convs, pooling) and the 24 transformer blocks.
     static func slatFlow() throws -> [BenchResult] {
+        let target =
+            ProcessInfo.processInfo.environment["LATTICE_BENCH_SLAT_VOXELS"]
+            .flatMap { Double($0) } ?? 20_000
         var config = SLatFlowModel.Config.imageLarge
         config.useFp16 = false
         let model = try SLatFlowModel(config)
         ModelsBench.randomize(model, seed: 23)
-        let coords = shell(res: 64, radius: 28.2, thickness: 2)  // [N, 4] flattened
+        // A 2-voxel-thick shell has ~8πr² sites; r <= 29 keeps it inside the 64³ grid.
+        let radius = Swift.min((target / (8 * Double.pi)).squareRoot(), 29)
+        let coords = shell(res: 64, radius: radius, thickness: 2)  // [N, 4] flattened
         let n = coords.count / 4
         var gen = RandomGenerator(seed: 24)
         let x = try SparseTensor(
@@ -83,20 +90,28 @@ enum FlowBench {
         let cond = Tensor.randn([1, 1374, 1024], generator: &gen)  // [B, L, Cc]
         let t = Tensor([500], shape: [1])
         var tokens = 0
+        var marks: [String: UInt64] = [:]
+        let start = DispatchTime.now().uptimeNanoseconds
         let run = try withNoGrad {
             try timedOnce {
                 _ = try model(x, t: t, cond: cond) { name, h in
+                    marks[name] = DispatchTime.now().uptimeNanoseconds
                     if name == "blocks.0" { tokens = h.count }
                 }
             }
         }
+        func at(_ name: String) -> Double { Double((marks[name] ?? start) - start) * 1e-9 }
+        let last = "blocks.\(config.numBlocks - 1)"
+        let transformer = at(last) - at("blocks.0.input_after_ape")
+        let io = run.seconds - transformer
         return [
             BenchResult(
                 name: "slat-flow-step", value: run.seconds * 1e3, unit: "ms",
                 baseline: "upstream estimate: 24 x dense stand-in block at N=5000 "
                     + "(upstream-trellis-cpu.md; upstream cannot run sparse on CPU)",
                 baselineValue: 44_424,
-                notes: "\(n) voxels at 64³, \(tokens) tokens at 32³, fp32, one run"),
+                notes: "\(n) voxels at 64³, \(tokens) tokens at 32³, fp32, one run; "
+                    + String(format: "24 blocks %.1f s, io blocks + rest %.1f s", transformer, io)),
             BenchResult(
                 name: "slat-flow-step-extra-memory", value: Double(run.extraBytes) / 1e6,
                 unit: "MB", notes: "peak tensor storage above weights and inputs"),

@@ -134,6 +134,9 @@ public final class SLatFlowModel: Module, @unchecked Sendable {
             case qkRmsNormCross = "qk_rms_norm_cross"
         }
 
+        /// The upstream argument names this config accepts.
+        public static var fieldNames: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+
         /// Any JSON key, to find fields this config does not know.
         private struct AnyKey: CodingKey {
             var stringValue: String
@@ -173,7 +176,7 @@ public final class SLatFlowModel: Module, @unchecked Sendable {
 
         public init(from decoder: Decoder) throws {
             let any = try decoder.container(keyedBy: AnyKey.self)
-            let known = Set(CodingKeys.allCases.map(\.rawValue))
+            let known = Self.fieldNames
             if let unknown = any.allKeys.map(\.stringValue).sorted().first(where: {
                 !known.contains($0)
             }) {
