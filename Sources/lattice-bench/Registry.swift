@@ -14,4 +14,5 @@ let allBenchmarks: [Benchmark] = [
     ModelsBench.benchmarks,
     RenderBench.benchmarks,
     SparseBench.benchmarks,
+    FlowBench.benchmarks,
 ].flatMap { $0 }
