@@ -9,7 +9,9 @@ import LatticeRender
 /// Handlers of the `slat_vae__*` cases.
 public enum SLatVAEFixtures {
     /// Case config keys that describe the generated data, not constructor arguments.
-    static let dataKeys: Set<String> = ["counts", "radius_frac", "subdivide_num_groups", "sdf_bias_shift"]
+    static let dataKeys: Set<String> = [
+        "counts", "radius_frac", "subdivide_num_groups", "sdf_bias_shift",
+    ]
 
     /// Decodes the case config as `T` after dropping the data-only keys (`counts`, ...).
     static func config<T: Decodable>(_ f: Fixture, _ type: T.Type) throws -> T {
@@ -38,7 +40,8 @@ public enum SLatVAEFixtures {
 
     /// `SLatGaussianDecoder`: raw out_layer feats, every Gaussian's stored and activated
     /// tensors, and the `save_ply` bytes (header exact, payload within the float tolerance).
-    @Sendable public static func gaussianDecoder(_ f: Fixture) throws -> [String: any FixtureValue] {
+    @Sendable public static func gaussianDecoder(_ f: Fixture) throws -> [String: any FixtureValue]
+    {
         let model = try SLatGaussianDecoder(try config(f, SLatGaussianDecoder.Config.self))
         try model.load(f.params, source: f.url.path)
         return try withNoGrad {
@@ -64,8 +67,11 @@ public enum SLatVAEFixtures {
     }
 
     /// `SLatRadianceFieldDecoder`: raw out_layer feats and each Strivec's fields.
-    @Sendable public static func radianceFieldDecoder(_ f: Fixture) throws -> [String: any FixtureValue] {
-        let model = try SLatRadianceFieldDecoder(try config(f, SLatRadianceFieldDecoder.Config.self))
+    @Sendable public static func radianceFieldDecoder(_ f: Fixture) throws -> [String:
+        any FixtureValue]
+    {
+        let model = try SLatRadianceFieldDecoder(
+            try config(f, SLatRadianceFieldDecoder.Config.self))
         try model.load(f.params, source: f.url.path)
         return try withNoGrad {
             let raw = try model.network(try input(f))

@@ -104,7 +104,9 @@ public struct GaussianPLY: Sendable, Equatable {
             if UInt32(littleEndian: 1) == 1 {
                 data.append(contentsOf: bytes)
             } else {
-                for v in buf { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+                for v in buf {
+                    withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+                }
             }
         }
         return data
@@ -130,7 +132,9 @@ public struct GaussianPLY: Sendable, Equatable {
         case int8 = 1, int16 = 2, int32 = 4, float64 = 8, uint8 = 11, uint16 = 12, uint32 = 14,
             float32 = 24
 
-        var size: Int { rawValue % 10 == 1 ? 1 : rawValue % 10 == 2 ? 2 : rawValue % 10 == 4 ? 4 : 8 }
+        var size: Int {
+            rawValue % 10 == 1 ? 1 : rawValue % 10 == 2 ? 2 : rawValue % 10 == 4 ? 4 : 8
+        }
 
         init?(_ name: String) {
             switch name {
@@ -165,9 +169,13 @@ public struct GaussianPLY: Sendable, Equatable {
 
     /// Parses file bytes; `source` names the file in errors.
     public init(data: Data, source: String) throws {
-        func bad(_ message: String) -> LatticeError { LatticeError(.invalidFile, "\(source): \(message)") }
+        func bad(_ message: String) -> LatticeError {
+            LatticeError(.invalidFile, "\(source): \(message)")
+        }
         let marker = Data("end_header".utf8)
-        guard data.starts(with: Data("ply".utf8)) else { throw bad("not a PLY file (no 'ply' magic)") }
+        guard data.starts(with: Data("ply".utf8)) else {
+            throw bad("not a PLY file (no 'ply' magic)")
+        }
         guard let end = data.range(of: marker, in: 0..<Swift.min(data.count, 1 << 20)) else {
             throw bad("no 'end_header' line in the first MiB")
         }
@@ -195,7 +203,8 @@ public struct GaussianPLY: Sendable, Equatable {
                 guard words[1] == "binary_little_endian" else {
                     throw LatticeError(
                         .unsupported,
-                        "\(source): PLY format '\(words[1])' (only binary_little_endian 3DGS files are read)")
+                        "\(source): PLY format '\(words[1])' (only binary_little_endian 3DGS files are read)"
+                    )
                 }
                 sawFormat = true
             case "element":
@@ -210,7 +219,8 @@ public struct GaussianPLY: Sendable, Equatable {
                     guard vertexCount != nil else {
                         throw LatticeError(
                             .unsupported,
-                            "\(source): element '\(words[1])' precedes 'vertex' (3DGS files have vertex first)")
+                            "\(source): element '\(words[1])' precedes 'vertex' (3DGS files have vertex first)"
+                        )
                     }
                     inVertex = false  // later elements are not read
                 }
@@ -219,7 +229,8 @@ public struct GaussianPLY: Sendable, Equatable {
                 guard words.count == 3 else {
                     if words.count >= 2, words[1] == "list" {
                         throw LatticeError(
-                            .unsupported, "\(source): list property '\(words.last ?? "")' in vertex")
+                            .unsupported, "\(source): list property '\(words.last ?? "")' in vertex"
+                        )
                     }
                     throw bad("malformed line '\(raw)'")
                 }
@@ -244,7 +255,8 @@ public struct GaussianPLY: Sendable, Equatable {
         let missing = required.filter { !names.contains($0) }
         guard missing.isEmpty else {
             throw bad(
-                "not a 3D Gaussian splat PLY: missing vertex properties \(missing.joined(separator: ", ")) (has \(properties.map(\.name).joined(separator: ", ")))")
+                "not a 3D Gaussian splat PLY: missing vertex properties \(missing.joined(separator: ", ")) (has \(properties.map(\.name).joined(separator: ", ")))"
+            )
         }
         let restNames = properties.map(\.name).filter { $0.hasPrefix("f_rest_") }
         let k = restNames.count
@@ -260,11 +272,14 @@ public struct GaussianPLY: Sendable, Equatable {
         let available = data.count - bodyStart
         guard available >= needed else {
             throw bad(
-                "truncated: \(n) vertices of \(stride) bytes need \(needed) bytes after the header, only \(available) present")
+                "truncated: \(n) vertices of \(stride) bytes need \(needed) bytes after the header, only \(available) present"
+            )
         }
-        let lookup = Dictionary(uniqueKeysWithValues: properties.map { ($0.name, ($0.type, $0.offset)) })
+        let lookup = Dictionary(
+            uniqueKeysWithValues: properties.map { ($0.name, ($0.type, $0.offset)) })
         var out = try GaussianPLY(
-            count: n, positions: [Float](repeating: 0, count: 3 * n), featuresDC: [Float](repeating: 0, count: 3 * n),
+            count: n, positions: [Float](repeating: 0, count: 3 * n),
+            featuresDC: [Float](repeating: 0, count: 3 * n),
             featuresRest: [Float](repeating: 0, count: k * n), featuresRestCount: k,
             opacities: [Float](repeating: 0, count: n), scales: [Float](repeating: 0, count: 3 * n),
             rotations: [Float](repeating: 0, count: 4 * n))
@@ -274,8 +289,12 @@ public struct GaussianPLY: Sendable, Equatable {
                 guard let (t, off) = lookup[name] else { return }
                 for i in 0..<n { dst[s * i + a] = t.read(base + i * stride + off) }
             }
-            for (a, p) in ["x", "y", "z"].enumerated() { column(p, into: &out.positions, stride: 3, at: a) }
-            for (a, p) in ["nx", "ny", "nz"].enumerated() { column(p, into: &out.normals, stride: 3, at: a) }
+            for (a, p) in ["x", "y", "z"].enumerated() {
+                column(p, into: &out.positions, stride: 3, at: a)
+            }
+            for (a, p) in ["nx", "ny", "nz"].enumerated() {
+                column(p, into: &out.normals, stride: 3, at: a)
+            }
             for a in 0..<3 { column("f_dc_\(a)", into: &out.featuresDC, stride: 3, at: a) }
             for a in 0..<k { column("f_rest_\(a)", into: &out.featuresRest, stride: k, at: a) }
             column("opacity", into: &out.opacities, stride: 1, at: 0)
@@ -310,7 +329,8 @@ public struct GaussianPLY: Sendable, Equatable {
             guard xyz.count == 3 * n, rotations.count == 4 * n else {
                 throw LatticeError(
                     .shapeMismatch,
-                    "GaussianPLY: \(xyz.count) xyz and \(rotations.count) rotation values for \(n) Gaussians")
+                    "GaussianPLY: \(xyz.count) xyz and \(rotations.count) rotation values for \(n) Gaussians"
+                )
             }
             for i in 0..<n {
                 let p = (0..<3).map { Double(xyz[3 * i + $0]) }
@@ -396,7 +416,9 @@ public struct GaussianPLY: Sendable, Equatable {
     public static func matrixToQuaternion(_ m: [Double]) -> [Double] {
         let d = [m[0], m[4], m[8]]
         let signs: [[Double]] = [[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]
-        let wxyz = signs.map { s in 0.5 * Swift.max(1 + (d[0] * s[0] + d[1] * s[1] + d[2] * s[2]), 0).squareRoot() }
+        let wxyz = signs.map { s in
+            0.5 * Swift.max(1 + (d[0] * s[0] + d[1] * s[1] + d[2] * s[2]), 0).squareRoot()
+        }
         var maxIndex = 0
         for i in 1..<4 where wxyz[i] > wxyz[maxIndex] { maxIndex = i }
         func sign(_ v: Double) -> Double { v > 0 ? 1 : v < 0 ? -1 : 0 }
@@ -414,7 +436,8 @@ public struct GaussianPLY: Sendable, Equatable {
         default: s = [zw, xz, yz, 1]
         }
         let q = (0..<4).map { s[$0] * wxyz[$0] }
-        let norm = Swift.max(((q[0] * q[0] + q[1] * q[1]) + q[2] * q[2] + q[3] * q[3]).squareRoot(), 1e-12)
+        let norm = Swift.max(
+            ((q[0] * q[0] + q[1] * q[1]) + q[2] * q[2] + q[3] * q[3]).squareRoot(), 1e-12)
         return q.map { $0 / norm }
     }
 }

@@ -8,7 +8,9 @@ import Testing
 @Suite("Gaussian PLY")
 struct GaussianPLYTests {
     static func sample(_ n: Int = 3) throws -> GaussianPLY {
-        func seq(_ count: Int, _ scale: Float) -> [Float] { (0..<count).map { Float($0) * scale - 1 } }
+        func seq(_ count: Int, _ scale: Float) -> [Float] {
+            (0..<count).map { Float($0) * scale - 1 }
+        }
         return try GaussianPLY(
             count: n, positions: seq(3 * n, 0.1), featuresDC: seq(3 * n, 0.05),
             opacities: seq(n, 0.3), scales: seq(3 * n, -0.2), rotations: seq(4 * n, 0.07))
@@ -20,9 +22,11 @@ struct GaussianPLYTests {
         let data = ply.encoded()
         let header =
             "ply\nformat binary_little_endian 1.0\nelement vertex 3\n"
-            + ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0",
-                "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"].map { "property float \($0)\n" }
-                .joined() + "end_header\n"
+            + [
+                "x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0",
+                "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3",
+            ].map { "property float \($0)\n" }
+            .joined() + "end_header\n"
         #expect(data.count == header.utf8.count + 3 * 17 * 4)
         #expect(String(data: data.prefix(header.utf8.count), encoding: .ascii) == header)
         #expect(try GaussianPLY(data: data, source: "mem") == ply)
@@ -31,18 +35,28 @@ struct GaussianPLYTests {
     /// A file as other tools write it: SH degree 1 (9 f_rest), an extra uchar property, doubles
     /// for x/y/z, and a different property order.
     @Test func readsOtherToolsFilesWithFRest() throws {
-        var header = "ply\nformat binary_little_endian 1.0\ncomment made elsewhere\nelement vertex 2\n"
+        var header =
+            "ply\nformat binary_little_endian 1.0\ncomment made elsewhere\nelement vertex 2\n"
         header += "property double x\nproperty double y\nproperty double z\nproperty uchar flag\n"
-        let floats = ["rot_0", "rot_1", "rot_2", "rot_3", "opacity", "scale_0", "scale_1", "scale_2",
-            "f_dc_0", "f_dc_1", "f_dc_2"] + (0..<9).map { "f_rest_\($0)" }
+        let floats =
+            [
+                "rot_0", "rot_1", "rot_2", "rot_3", "opacity", "scale_0", "scale_1", "scale_2",
+                "f_dc_0", "f_dc_1", "f_dc_2",
+            ] + (0..<9).map { "f_rest_\($0)" }
         for p in floats { header += "property float \(p)\n" }
         header += "end_header\n"
         var data = Data(header.utf8)
         for i in 0..<2 {
-            for a in 0..<3 { withUnsafeBytes(of: Double(10 * i + a).bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            for a in 0..<3 {
+                withUnsafeBytes(of: Double(10 * i + a).bitPattern.littleEndian) {
+                    data.append(contentsOf: $0)
+                }
+            }
             data.append(7)
             for (j, _) in floats.enumerated() {
-                withUnsafeBytes(of: Float(100 * i + j).bitPattern.littleEndian) { data.append(contentsOf: $0) }
+                withUnsafeBytes(of: Float(100 * i + j).bitPattern.littleEndian) {
+                    data.append(contentsOf: $0)
+                }
             }
         }
         let ply = try GaussianPLY(data: data, source: "other.ply")
@@ -60,14 +74,20 @@ struct GaussianPLYTests {
             _ = try GaussianPLY(data: data.dropLast(5), source: "cut.ply")
             Issue.record("a truncated file must not load")
         } catch let e as LatticeError {
-            #expect(e.kind == .invalidFile && e.message.contains("cut.ply") && e.message.contains("truncated"))
+            #expect(
+                e.kind == .invalidFile && e.message.contains("cut.ply")
+                    && e.message.contains("truncated"))
         }
-        #expect(throws: LatticeError.self) { _ = try GaussianPLY(data: data.prefix(40), source: "h.ply") }
+        #expect(throws: LatticeError.self) {
+            _ = try GaussianPLY(data: data.prefix(40), source: "h.ply")
+        }
     }
 
     @Test func rejectsWrongProperties() throws {
         let text = String(decoding: try Self.sample().encoded(), as: UTF8.self)
-        let renamed = Data(text.replacingOccurrences(of: "property float opacity", with: "property float alpha").utf8)
+        let renamed = Data(
+            text.replacingOccurrences(of: "property float opacity", with: "property float alpha")
+                .utf8)
         do {
             _ = try GaussianPLY(data: renamed, source: "x.ply")
             Issue.record("missing opacity must be rejected")
@@ -76,9 +96,13 @@ struct GaussianPLYTests {
         }
         let ascii = Data("ply\nformat ascii 1.0\nelement vertex 0\nend_header\n".utf8)
         #expect(throws: LatticeError.self) { _ = try GaussianPLY(data: ascii, source: "a.ply") }
-        let list = Data("ply\nformat binary_little_endian 1.0\nelement vertex 1\nproperty list uchar int x\nend_header\n".utf8)
+        let list = Data(
+            "ply\nformat binary_little_endian 1.0\nelement vertex 1\nproperty list uchar int x\nend_header\n"
+                .utf8)
         #expect(throws: LatticeError.self) { _ = try GaussianPLY(data: list, source: "l.ply") }
-        #expect(throws: LatticeError.self) { _ = try GaussianPLY(data: Data("hello".utf8), source: "n.ply") }
+        #expect(throws: LatticeError.self) {
+            _ = try GaussianPLY(data: Data("hello".utf8), source: "n.ply")
+        }
     }
 
     /// utils3d's conversions: matrix_to_quaternion(quaternion_to_matrix(q)) = ±q/|q| with the

@@ -37,7 +37,8 @@ func slatShell(count: Int, res: Int, channels: Int, batch: Int = 1, seed: UInt64
     for x in 0..<res {
         for y in 0..<res {
             for z in 0..<res {
-                let d = ((Double(x) - c) * (Double(x) - c) + (Double(y) - c) * (Double(y) - c)
+                let d =
+                    ((Double(x) - c) * (Double(x) - c) + (Double(y) - c) * (Double(y) - c)
                     + (Double(z) - c) * (Double(z) - c)).squareRoot()
                 cells.append((abs(d - 0.4 * Double(res)), (x * res + y) * res + z))
             }
@@ -73,9 +74,12 @@ struct SLatVAETests {
             "slat_vae__subdivide_block_gn32",
         ])
     func parity(_ name: String) throws {
-        let report = FixtureRunner.check(Self.fixtures.appendingPathComponent("\(name).safetensors"))
+        let report = FixtureRunner.check(
+            Self.fixtures.appendingPathComponent("\(name).safetensors"))
         for o in report.outputs {
-            print("[fixture] \(name).\(o.name): \(o.status.rawValue) \(o.maxAbsError.map { "\($0)" } ?? "-")")
+            print(
+                "[fixture] \(name).\(o.name): \(o.status.rawValue) \(o.maxAbsError.map { "\($0)" } ?? "-")"
+            )
         }
         #expect(report.status == .passed, "\(report)")
         #expect(!report.outputs.isEmpty)
@@ -119,15 +123,18 @@ struct SLatVAETests {
             #expect(Array(ours[..<header]) == Array(ref[..<header]))
             var identical = 0
             var worst = 0.0
-            let a = parsedOurs.positions + parsedOurs.featuresDC + parsedOurs.opacities
+            let a =
+                parsedOurs.positions + parsedOurs.featuresDC + parsedOurs.opacities
                 + parsedOurs.scales + parsedOurs.rotations
-            let r = parsedRef.positions + parsedRef.featuresDC + parsedRef.opacities
+            let r =
+                parsedRef.positions + parsedRef.featuresDC + parsedRef.opacities
                 + parsedRef.scales + parsedRef.rotations
             for (x, y) in zip(a, r) {
                 if x.bitPattern == y.bitPattern { identical += 1 }
                 worst = max(worst, Double(abs(x - y)) / max(1, Double(abs(y))))
             }
-            print("[ply] item \(b): \(identical)/\(a.count) floats bit-identical, worst rel \(worst)")
+            print(
+                "[ply] item \(b): \(identical)/\(a.count) floats bit-identical, worst rel \(worst)")
             #expect(worst < 2e-6)
         }
     }
@@ -174,29 +181,29 @@ struct SLatVAETests {
 
     static let released: [String: String] = [
         "encoder": """
-            {"resolution": 64, "in_channels": 1024, "model_channels": 768, "latent_channels": 8,
-             "num_blocks": 12, "num_heads": 12, "mlp_ratio": 4, "attn_mode": "swin",
-             "window_size": 8, "use_fp16": true}
-            """,
+        {"resolution": 64, "in_channels": 1024, "model_channels": 768, "latent_channels": 8,
+         "num_blocks": 12, "num_heads": 12, "mlp_ratio": 4, "attn_mode": "swin",
+         "window_size": 8, "use_fp16": true}
+        """,
         "gs": """
-            {"resolution": 64, "model_channels": 768, "latent_channels": 8, "num_blocks": 12,
-             "num_heads": 12, "mlp_ratio": 4, "attn_mode": "swin", "window_size": 8,
-             "use_fp16": true, "representation_config": {"lr": {"_xyz": 1.0,
-             "_features_dc": 1.0, "_opacity": 1.0, "_scaling": 1.0, "_rotation": 0.1},
-             "perturb_offset": true, "voxel_size": 1.5, "num_gaussians": 32,
-             "2d_filter_kernel_size": 0.1, "3d_filter_kernel_size": 0.0009, "scaling_bias": 0.004,
-             "opacity_bias": 0.1, "scaling_activation": "softplus"}}
-            """,
+        {"resolution": 64, "model_channels": 768, "latent_channels": 8, "num_blocks": 12,
+         "num_heads": 12, "mlp_ratio": 4, "attn_mode": "swin", "window_size": 8,
+         "use_fp16": true, "representation_config": {"lr": {"_xyz": 1.0,
+         "_features_dc": 1.0, "_opacity": 1.0, "_scaling": 1.0, "_rotation": 0.1},
+         "perturb_offset": true, "voxel_size": 1.5, "num_gaussians": 32,
+         "2d_filter_kernel_size": 0.1, "3d_filter_kernel_size": 0.0009, "scaling_bias": 0.004,
+         "opacity_bias": 0.1, "scaling_activation": "softplus"}}
+        """,
         "rf": """
-            {"resolution": 64, "model_channels": 768, "latent_channels": 8, "num_blocks": 12,
-             "num_heads": 12, "mlp_ratio": 4, "attn_mode": "swin", "window_size": 8,
-             "use_fp16": true, "representation_config": {"rank": 16, "dim": 8}}
-            """,
+        {"resolution": 64, "model_channels": 768, "latent_channels": 8, "num_blocks": 12,
+         "num_heads": 12, "mlp_ratio": 4, "attn_mode": "swin", "window_size": 8,
+         "use_fp16": true, "representation_config": {"rank": 16, "dim": 8}}
+        """,
         "mesh": """
-            {"resolution": 64, "model_channels": 768, "latent_channels": 8, "num_blocks": 12,
-             "num_heads": 12, "mlp_ratio": 4, "attn_mode": "swin", "window_size": 8,
-             "use_fp16": true, "representation_config": {"use_color": true}}
-            """,
+        {"resolution": 64, "model_channels": 768, "latent_channels": 8, "num_blocks": 12,
+         "num_heads": 12, "mlp_ratio": 4, "attn_mode": "swin", "window_size": 8,
+         "use_fp16": true, "representation_config": {"use_color": true}}
+        """,
     ]
 
     /// The released args decode, re-encode to the same config, and give trellis-spec §2's
@@ -209,7 +216,8 @@ struct SLatVAETests {
         let rf = try dec.decode(SLatRadianceFieldDecoder.Config.self, from: data("rf"))
         let mesh = try dec.decode(SLatMeshDecoder.Config.self, from: data("mesh"))
         #expect(try dec.decode(SLatEncoder.Config.self, from: JSONEncoder().encode(enc)) == enc)
-        #expect(try dec.decode(SLatGaussianDecoder.Config.self, from: JSONEncoder().encode(gs)) == gs)
+        #expect(
+            try dec.decode(SLatGaussianDecoder.Config.self, from: JSONEncoder().encode(gs)) == gs)
         #expect(try SLatEncoder(enc).parameterCount == 85_817_104)
         #expect(try SLatGaussianDecoder(gs).parameterCount == 85_369_120)
         #expect(try SLatRadianceFieldDecoder(rf).parameterCount == 85_369_024)
@@ -219,7 +227,8 @@ struct SLatVAETests {
 
     /// Unknown constructor arguments are rejected with their name, as upstream's TypeError.
     @Test func unknownConfigFieldsAreRejected() throws {
-        let bad = #"{"resolution": 8, "in_channels": 4, "model_channels": 8, "latent_channels": 2, "num_blocks": 1, "num_heads": 2, "windw_size": 4}"#
+        let bad =
+            #"{"resolution": 8, "in_channels": 4, "model_channels": 8, "latent_channels": 2, "num_blocks": 1, "num_heads": 2, "windw_size": 4}"#
         do {
             _ = try JSONDecoder().decode(SLatEncoder.Config.self, from: Data(bad.utf8))
             Issue.record("decoding should fail")
@@ -227,9 +236,11 @@ struct SLatVAETests {
             #expect(e.kind == .invalidConfig)
             #expect(e.message.contains("'windw_size'"))
         }
-        let badRep = #"{"resolution": 8, "model_channels": 8, "latent_channels": 2, "num_blocks": 1, "representation_config": {"rank": 2, "dim": 2, "ranks": 3}}"#
+        let badRep =
+            #"{"resolution": 8, "model_channels": 8, "latent_channels": 2, "num_blocks": 1, "representation_config": {"rank": 2, "dim": 2, "ranks": 3}}"#
         #expect(throws: LatticeError.self) {
-            _ = try JSONDecoder().decode(SLatRadianceFieldDecoder.Config.self, from: Data(badRep.utf8))
+            _ = try JSONDecoder().decode(
+                SLatRadianceFieldDecoder.Config.self, from: Data(badRep.utf8))
         }
     }
 
@@ -254,7 +265,9 @@ struct SLatVAETests {
             }
         }
         let enc = try SLatEncoder(.init(trunk: trunk, inChannels: 4))
-        try check(enc, "encoder") { try enc($0).mean.feats.square().sum() + enc($0).logvar.feats.sum() }
+        try check(enc, "encoder") {
+            try enc($0).mean.feats.square().sum() + enc($0).logvar.feats.sum()
+        }
         let gs = try SLatGaussianDecoder(
             .init(trunk: trunk, representationConfig: .init(numGaussians: 2)))
         try check(gs, "gs") { x in
@@ -295,7 +308,8 @@ struct SLatVAETests {
             #expect(mean.feats.shape == [n, 8] && logvar.feats.shape == [n, 8])
             #expect(finite(mean.feats) && finite(logvar.feats))
         case "gs":
-            let m = try SLatGaussianDecoder(try dec.decode(SLatGaussianDecoder.Config.self, from: data))
+            let m = try SLatGaussianDecoder(
+                try dec.decode(SLatGaussianDecoder.Config.self, from: data))
             randomizeSLat(m, seed: 2)
             let g = try withNoGrad { try m(try slatShell(count: n, res: 64, channels: 8)) }
             #expect(g.count == 1 && g[0].count == 32 * n)
@@ -315,8 +329,12 @@ struct SLatVAETests {
             let y = try withNoGrad { try m(try slatShell(count: n, res: 64, channels: 8)) }
             #expect(y.feats.shape == [64 * n, 101])
             #expect(finite(y.feats))
-            #expect(y.coords.toInts().enumerated().allSatisfy { $0.offset % 4 == 0 || $0.element < 256 })
+            #expect(
+                y.coords.toInts().enumerated().allSatisfy { $0.offset % 4 == 0 || $0.element < 256 }
+            )
         }
-        print("[smoke] \(kind): \(n) voxels in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+        print(
+            "[smoke] \(kind): \(n) voxels in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s"
+        )
     }
 }

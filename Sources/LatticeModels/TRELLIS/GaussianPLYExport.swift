@@ -32,21 +32,24 @@ extension Gaussian {
     }
 
     /// Upstream `save_ply`: writes a binary 3DGS PLY atomically.
-    public func savePLY(to url: URL, transform: [[Double]]? = GaussianPLY.defaultTransform) throws
-    {
+    public func savePLY(to url: URL, transform: [[Double]]? = GaussianPLY.defaultTransform) throws {
         try plyData(transform: transform).write(to: url)
     }
 
     /// Upstream `load_ply` (its intent): fills the stored parameters from a 3DGS PLY; SH degree
     /// comes from the file's f_rest count and must not exceed this set's `shDegree`.
-    public func load(_ ply: GaussianPLY, transform: [[Double]]? = GaussianPLY.defaultTransform, source: String = "PLY")
+    public func load(
+        _ ply: GaussianPLY, transform: [[Double]]? = GaussianPLY.defaultTransform,
+        source: String = "PLY"
+    )
         throws
     {
         let n = ply.count
         guard ply.shDegree <= shDegree else {
             throw LatticeError(
                 .unsupported,
-                "\(source): SH degree \(ply.shDegree) in the file, but this Gaussian set has degree \(shDegree)")
+                "\(source): SH degree \(ply.shDegree) in the file, but this Gaussian set has degree \(shDegree)"
+            )
         }
         let a = ply.activated(transform: transform)
         setXYZ(Tensor(a.xyz, shape: [n, 3]))

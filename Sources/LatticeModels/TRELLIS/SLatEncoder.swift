@@ -42,8 +42,9 @@ public final class SLatEncoder: TRELLIS.SparseTransformerBase, @unchecked Sendab
     }
 
     /// `x`: feats [N, in] -> (mean, logvar), each feats [N, latent] on the sites of `x`.
-    public func callAsFunction(_ x: SparseTensor) throws -> (mean: SparseTensor, logvar: SparseTensor)
-    {
+    public func callAsFunction(_ x: SparseTensor) throws -> (
+        mean: SparseTensor, logvar: SparseTensor
+    ) {
         let h = try trunk(x)
         let normed = h.replacing(feats: layerNorm(h.feats, weight: nil, bias: nil, eps: 1e-5))
         let out = outLayer(normed).feats  // [N, 2 latent]

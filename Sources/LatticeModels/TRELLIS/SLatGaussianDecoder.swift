@@ -50,7 +50,8 @@ public final class SLatGaussianDecoder: TRELLIS.SparseTransformerBase, @unchecke
             guard Gaussian.ScalingActivation(rawValue: scalingActivation) != nil else {
                 throw LatticeError(
                     .invalidConfig,
-                    "\(owner): scaling_activation '\(scalingActivation)' (expected exp or softplus)")
+                    "\(owner): scaling_activation '\(scalingActivation)' (expected exp or softplus)"
+                )
             }
             guard numGaussians > 0, voxelSize > 0 else {
                 throw LatticeError(
