@@ -8,17 +8,13 @@ import LatticeRender
 
 /// Handlers of the `slat_vae__*` cases.
 public enum SLatVAEFixtures {
-    /// Case config keys that describe the generated data, not constructor arguments.
-    static let dataKeys: Set<String> = [
-        "counts", "radius_frac", "subdivide_num_groups", "sdf_bias_shift",
-    ]
-
-    /// Decodes the case config as `T` after dropping the data-only keys (`counts`, ...).
-    static func config<T: Decodable>(_ f: Fixture, _ type: T.Type) throws -> T {
+    /// Decodes the case config as `T` from its constructor arguments (`keys`); the cases also
+    /// hold keys describing the generated data (`counts`, `radius_frac`, ...).
+    static func config<T: Decodable>(_ f: Fixture, _ type: T.Type, keys: [String]) throws -> T {
         guard case .object(let members) = f.configJSON else {
             throw LatticeError(.invalidConfig, "\(f.url.path): config is not a JSON object")
         }
-        let kept = JSONValue.object(members.filter { !dataKeys.contains($0.0) })
+        let kept = JSONValue.object(members.filter { keys.contains($0.0) })
         do {
             return try JSONDecoder().decode(T.self, from: Data(kept.serialized().utf8))
         } catch let e as LatticeError {
@@ -32,7 +28,8 @@ public enum SLatVAEFixtures {
 
     /// `SLatEncoder(..., sample_posterior=False, return_raw=True)`: z (= mean), mean, logvar.
     @Sendable public static func encoder(_ f: Fixture) throws -> [String: any FixtureValue] {
-        let model = try SLatEncoder(try config(f, SLatEncoder.Config.self))
+        let model = try SLatEncoder(
+            try config(f, SLatEncoder.Config.self, keys: SLatEncoder.Config.argumentKeys))
         try model.load(f.params, source: f.url.path)
         let (mean, logvar) = try withNoGrad { try model(try input(f)) }
         return ["z": mean.feats, "mean": mean.feats, "logvar": logvar.feats]
@@ -42,7 +39,9 @@ public enum SLatVAEFixtures {
     /// tensors, and the `save_ply` bytes (header exact, payload within the float tolerance).
     @Sendable public static func gaussianDecoder(_ f: Fixture) throws -> [String: any FixtureValue]
     {
-        let model = try SLatGaussianDecoder(try config(f, SLatGaussianDecoder.Config.self))
+        let model = try SLatGaussianDecoder(
+            try config(
+                f, SLatGaussianDecoder.Config.self, keys: SLatGaussianDecoder.Config.argumentKeys))
         try model.load(f.params, source: f.url.path)
         return try withNoGrad {
             let raw = try model.network(try input(f))
@@ -71,7 +70,9 @@ public enum SLatVAEFixtures {
         any FixtureValue]
     {
         let model = try SLatRadianceFieldDecoder(
-            try config(f, SLatRadianceFieldDecoder.Config.self))
+            try config(
+                f, SLatRadianceFieldDecoder.Config.self,
+                keys: SLatRadianceFieldDecoder.Config.argumentKeys))
         try model.load(f.params, source: f.url.path)
         return try withNoGrad {
             let raw = try model.network(try input(f))
@@ -97,7 +98,8 @@ public enum SLatVAEFixtures {
     ) {
         let groups = f.configJSON["subdivide_num_groups"]?.doubleValue.map { Int($0) } ?? 32
         let model = try SLatMeshDecoder(
-            try config(f, SLatMeshDecoder.Config.self), subdivideNumGroups: groups)
+            try config(f, SLatMeshDecoder.Config.self, keys: SLatMeshDecoder.Config.argumentKeys),
+            subdivideNumGroups: groups)
         try model.load(f.params, source: f.url.path)
         let (y, inter) = try withNoGrad { try model.forward(try input(f)) }
         var out: [String: any FixtureValue] = ["raw_feats": y.feats, "out_coords": y.coords]

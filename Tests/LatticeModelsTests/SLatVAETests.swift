@@ -140,7 +140,9 @@ struct SLatVAETests {
     }
 
     /// A Gaussian written with save_ply and read back with load_ply gives the same activations
-    /// (float32 log/exp round trips: 1e-5).
+    /// (float32 log/exp round trips: 1e-5; rotations 3e-4, because utils3d's matrix-to-quaternion
+    /// takes sqrt(1 ± diagonal sums) of a float32 matrix, so a component near 0 carries an
+    /// error up to 0.5·sqrt(a few float32 ulps)).
     @Test func savePLYLoadPLYRoundTrip() throws {
         let f = try Fixture(
             url: Self.fixtures.appendingPathComponent("slat_vae__gs_decoder_swin4.safetensors"))
@@ -175,7 +177,7 @@ struct SLatVAETests {
             let b = Array(ha[(4 * i)..<(4 * i + 4)])
             let same = zip(a, b).map { abs($0 - $1) }.max() ?? 0
             let flipped = zip(a, b).map { abs($0 + $1) }.max() ?? 0
-            #expect(min(same, flipped) < 1e-5)
+            #expect(min(same, flipped) < 3e-4)
         }
     }
 

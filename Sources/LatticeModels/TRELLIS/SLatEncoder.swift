@@ -9,6 +9,9 @@ import LatticeTensor
 public final class SLatEncoder: TRELLIS.SparseTransformerBase, @unchecked Sendable {
     /// Constructor kwargs, keyed as the checkpoints' `ckpts/slat_enc_*.json` `args`.
     public struct Config: Codable, Sendable, Equatable {
+        /// Every upstream keyword argument (the JSON keys this config accepts).
+        public static let argumentKeys = TRELLIS.SLatTrunkArgs.keys + ["in_channels"]
+
         public var trunk: TRELLIS.SLatTrunkArgs
         public var inChannels: Int
 

@@ -90,6 +90,9 @@ public final class SLatGaussianDecoder: TRELLIS.SparseTransformerBase, @unchecke
 
     /// Constructor kwargs, keyed as `ckpts/slat_dec_gs_*.json` `args`.
     public struct Config: Codable, Sendable, Equatable {
+        /// Every upstream keyword argument (the JSON keys this config accepts).
+        public static let argumentKeys = TRELLIS.SLatTrunkArgs.keys + ["representation_config"]
+
         public var trunk: TRELLIS.SLatTrunkArgs
         public var representationConfig: RepresentationConfig
 

@@ -86,6 +86,9 @@ public final class SLatMeshDecoder: TRELLIS.SparseTransformerBase, @unchecked Se
 
     /// Constructor kwargs, keyed as `ckpts/slat_dec_mesh_*.json` `args`.
     public struct Config: Codable, Sendable, Equatable {
+        /// Every upstream keyword argument (the JSON keys this config accepts).
+        public static let argumentKeys = TRELLIS.SLatTrunkArgs.keys + ["representation_config"]
+
         public var trunk: TRELLIS.SLatTrunkArgs
         public var representationConfig: RepresentationConfig
 

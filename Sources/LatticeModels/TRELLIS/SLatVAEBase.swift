@@ -56,7 +56,8 @@ extension TRELLIS {
         public var useCheckpoint = false
         public var qkRmsNorm = false
 
-        static let keys = [
+        /// Upstream keyword names of these arguments.
+        public static let keys = [
             "resolution", "model_channels", "latent_channels", "num_blocks", "num_heads",
             "num_head_channels", "mlp_ratio", "attn_mode", "window_size", "pe_mode", "use_fp16",
             "use_checkpoint", "qk_rms_norm",
