@@ -15,4 +15,5 @@ let allBenchmarks: [Benchmark] = [
     RenderBench.benchmarks,
     SparseBench.benchmarks,
     FlowBench.benchmarks,
+    SLatVAEBench.benchmarks,
 ].flatMap { $0 }
