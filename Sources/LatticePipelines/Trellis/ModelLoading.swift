@@ -16,6 +16,17 @@ public enum TrellisModels {
             return try SparseStructureEncoder(descriptor.config(SparseStructureEncoder.Config.self))
         case "SparseStructureDecoder":
             return try SparseStructureDecoder(descriptor.config(SparseStructureDecoder.Config.self))
+        case "SLatFlowModel":
+            return try SLatFlowModel(descriptor.config(SLatFlowModel.Config.self))
+        case "SLatEncoder":
+            return try SLatEncoder(descriptor.config(SLatEncoder.Config.self))
+        case "SLatGaussianDecoder":
+            return try SLatGaussianDecoder(descriptor.config(SLatGaussianDecoder.Config.self))
+        case "SLatRadianceFieldDecoder":
+            return try SLatRadianceFieldDecoder(
+                descriptor.config(SLatRadianceFieldDecoder.Config.self))
+        case "SLatMeshDecoder":
+            return try SLatMeshDecoder(descriptor.config(SLatMeshDecoder.Config.self))
         case "DinoVisionTransformer":
             return try DinoVisionTransformer(descriptor.config(DinoVisionTransformer.Config.self))
         default:
@@ -28,8 +39,9 @@ public enum TrellisModels {
 
     /// The upstream class names `build` understands.
     public static let knownClasses = [
-        "DinoVisionTransformer", "SparseStructureDecoder", "SparseStructureEncoder",
-        "SparseStructureFlowModel",
+        "DinoVisionTransformer", "SLatEncoder", "SLatFlowModel", "SLatGaussianDecoder",
+        "SLatMeshDecoder", "SLatRadianceFieldDecoder", "SparseStructureDecoder",
+        "SparseStructureEncoder", "SparseStructureFlowModel",
     ]
 
     /// Builds the model and loads `weights` strictly (dtypes as stored).

@@ -4,6 +4,7 @@
 // the model folder right before their stage and released after it.
 import Foundation
 import LatticeModels
+import LatticeRender
 
 /// Progress of a pipeline run, for the CLI's bars and summaries.
 public enum PipelineEvent: Sendable {
@@ -218,6 +219,120 @@ public final class TrellisPipeline: @unchecked Sendable {
             let logits = withNoGrad { decoder(z) }  // [B, 1, 64, 64, 64]
             return Self.occupiedCoords(logits)
         }
+    }
+
+    /// Samples the structured latent on `coords` [N, 4]: SLat flow from noise feats [N, 8], then
+    /// per-channel de-normalisation with pipeline.json's `slat_normalization`.
+    public func sampleSlat(
+        coords: Tensor, cond: Tensor, neg: Tensor,
+        params: TrellisPipelineConfig.SamplerParams = .init(),
+        multiImage: FlowEulerSampler.MultiImageMode? = nil, generator: inout RandomGenerator
+    ) throws -> SparseTensor {
+        guard coords.shape[0] > 0 else {
+            throw LatticeError(
+                .invalidArgument,
+                "the sparse structure stage produced no occupied voxels; try another seed or "
+                    + "more sparse-structure steps")
+        }
+        let flow = try stage("load", "structured latent flow") {
+            try TrellisModels.load(folder.checkpoint("slat_flow_model"), as: SLatFlowModel.self)
+        }
+        let s = samplerSettings(folder.config.slatSampler, user: params)
+        let noiseFeats = Tensor.randn(
+            [coords.shape[0], flow.config.inChannels], generator: &generator)
+        let x0 = try SparseTensor(coords: coords, feats: noiseFeats)  // feats [N, 8]
+        // The sampler works on feats; the coords stay fixed. Errors inside the model closure are
+        // carried out and rethrown after the loop.
+        var failure: (any Error)?
+        let feats = stage("structured latent", "\(s.steps) steps on \(coords.shape[0]) voxels") {
+            withNoGrad {
+                s.sampler.sample(
+                    model: { f, t, c in
+                        do {
+                            return try flow(x0.replacing(feats: f), t: t, cond: c).feats
+                        } catch {
+                            failure = failure ?? error
+                            return Tensor(zeros: f.shape)
+                        }
+                    }, noise: noiseFeats, cond: cond, negCond: neg, steps: s.steps,
+                    rescaleT: s.rescaleT, guidance: s.guidance, multiImage: multiImage,
+                    batchSize: x0.batchSize,
+                    onStep: { [onEvent] step in
+                        onEvent(
+                            .step(stage: "structured latent", index: step.index, total: s.steps))
+                    })
+            }
+        }  // [N, 8]
+        if let failure { throw failure }
+        var out = feats
+        if let norm = folder.config.slatNormalization {
+            guard norm.mean.count == out.shape[1], norm.std.count == out.shape[1] else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "\(folder.root.path)/pipeline.json: slat_normalization has \(norm.mean.count) "
+                        + "means and \(norm.std.count) stds for \(out.shape[1]) latent channels")
+            }
+            let std = Tensor(norm.std.map { Float($0) }, shape: [1, norm.std.count])
+            let mean = Tensor(norm.mean.map { Float($0) }, shape: [1, norm.mean.count])
+            out = out * std + mean  // [N, 8]
+        }
+        return x0.replacing(feats: out)
+    }
+
+    /// What `decodeSlat` produced, per batch item.
+    public struct DecodedAssets {
+        /// 3D Gaussians (SLatGaussianDecoder).
+        public var gaussians: [Gaussian] = []
+        /// Strivec radiance fields (SLatRadianceFieldDecoder).
+        public var radianceFields: [Strivec] = []
+        /// The mesh decoder's FlexiCubes features at `meshResolution`³ (coords [M, 4], feats
+        /// [M, 101]), ready for mesh extraction.
+        public var meshFeatures: SparseTensor?
+        /// The resolution of `meshFeatures`.
+        public var meshResolution = 0
+        /// Whether the mesh features carry vertex colours.
+        public var meshUseColor = false
+    }
+
+    /// Decoders to run.
+    public enum DecoderKind: String, Sendable, CaseIterable {
+        case gaussian, radianceField = "radiance_field", mesh
+    }
+
+    /// Decodes `slat` with each requested decoder, loading and releasing them one at a time.
+    public func decodeSlat(_ slat: SparseTensor, decoders: Set<DecoderKind>) throws -> DecodedAssets
+    {
+        var out = DecodedAssets()
+        if decoders.contains(.gaussian) {
+            let dec = try stage("load", "Gaussian decoder") {
+                try TrellisModels.load(
+                    folder.checkpoint("slat_decoder_gs"), as: SLatGaussianDecoder.self)
+            }
+            out.gaussians = try stage("decode gaussians", "\(slat.count) voxels") {
+                try withNoGrad { try dec(slat) }
+            }
+        }
+        if decoders.contains(.radianceField) {
+            let dec = try stage("load", "radiance field decoder") {
+                try TrellisModels.load(
+                    folder.checkpoint("slat_decoder_rf"), as: SLatRadianceFieldDecoder.self)
+            }
+            out.radianceFields = try stage("decode radiance field", "\(slat.count) voxels") {
+                try withNoGrad { try dec(slat) }
+            }
+        }
+        if decoders.contains(.mesh) {
+            let dec = try stage("load", "mesh decoder") {
+                try TrellisModels.load(
+                    folder.checkpoint("slat_decoder_mesh"), as: SLatMeshDecoder.self)
+            }
+            out.meshFeatures = try stage("decode mesh features", "\(slat.count) voxels") {
+                try withNoGrad { try dec(slat) }
+            }
+            out.meshResolution = dec.meshResolution
+            out.meshUseColor = dec.config.representationConfig.useColor
+        }
+        return out
     }
 
     /// `argwhere(logits > 0)[:, [0, 2, 3, 4]]` of logits [B, 1, X, Y, Z] -> [N, 4] int32.
