@@ -13,5 +13,6 @@ let allBenchmarks: [Benchmark] = [
     SafetensorsBench.benchmarks,
     ModelsBench.benchmarks,
     RenderBench.benchmarks,
+    MeshBench.benchmarks,
     SparseBench.benchmarks,
 ].flatMap { $0 }
