@@ -80,24 +80,23 @@ func setupTriangle(
     face: Int, _ c: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>), width: Int, height: Int,
     into out: inout [ScreenTriangle]
 ) {
-    let verts = [c.0, c.1, c.2]
-    for v in verts where !(v.x.isFinite && v.y.isFinite && v.z.isFinite && v.w.isFinite) {
-        return
+    let finite = { (v: SIMD4<Float>) in v.x.isFinite && v.y.isFinite && v.z.isFinite && v.w.isFinite
     }
+    guard finite(c.0), finite(c.1), finite(c.2) else { return }
     var allInside = true
     for p in clipPlanes {
-        let d = verts.map { ($0 * p).sum() }
-        if d.allSatisfy({ $0 < 0 }) { return }
-        if d.contains(where: { $0 < 0 }) { allInside = false }
+        let (d0, d1, d2) = ((c.0 * p).sum(), (c.1 * p).sum(), (c.2 * p).sum())
+        if d0 < 0 && d1 < 0 && d2 < 0 { return }
+        if d0 < 0 || d1 < 0 || d2 < 0 { allInside = false }
     }
-    let identity = [SIMD3<Float>(1, 0, 0), SIMD3(0, 1, 0), SIMD3(0, 0, 1)]
+    let identity = (SIMD3<Float>(1, 0, 0), SIMD3<Float>(0, 1, 0), SIMD3<Float>(0, 0, 1))
     if allInside {
-        emit(face: face, verts, identity, width: width, height: height, into: &out)
+        emit(face: face, c, identity, width: width, height: height, into: &out)
         return
     }
     // Sutherland-Hodgman in homogeneous space; clip-space position is affine in the original
     // barycentrics, so each new vertex carries its barycentrics along.
-    var poly = Array(zip(verts, identity))
+    var poly = [(c.0, identity.0), (c.1, identity.1), (c.2, identity.2)]
     for p in clipPlanes {
         var next: [(SIMD4<Float>, SIMD3<Float>)] = []
         for i in poly.indices {
@@ -116,15 +115,16 @@ func setupTriangle(
     }
     for i in 1..<(poly.count - 1) {
         emit(
-            face: face, [poly[0].0, poly[i].0, poly[i + 1].0],
-            [poly[0].1, poly[i].1, poly[i + 1].1],
+            face: face, (poly[0].0, poly[i].0, poly[i + 1].0),
+            (poly[0].1, poly[i].1, poly[i + 1].1),
             width: width, height: height, into: &out)
     }
 }
 
 /// Projects one clip-space triangle (w > 0 after near clipping) and snaps it to the subpixel grid.
 private func emit(
-    face: Int, _ v: [SIMD4<Float>], _ origin: [SIMD3<Float>], width: Int, height: Int,
+    face: Int, _ c: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>),
+    _ o: (SIMD3<Float>, SIMD3<Float>, SIMD3<Float>), width: Int, height: Int,
     into out: inout [ScreenTriangle]
 ) {
     var xs = SIMD3<Int64>()
@@ -133,16 +133,18 @@ private func emit(
     var z = SIMD3<Float>()
     let w = Float(width)
     let h = Float(height)
+    let v = (c.0, c.1, c.2)
     for k in 0..<3 {
-        let iw = 1 / v[k].w
+        let vk = k == 0 ? v.0 : (k == 1 ? v.1 : v.2)
+        let iw = 1 / vk.w
         invW[k] = iw
-        z[k] = v[k].z * iw
-        xs[k] = Int64(((v[k].x * iw + 1) * 0.5 * w * subpixelScale).rounded())
-        ys[k] = Int64(((v[k].y * iw + 1) * 0.5 * h * subpixelScale).rounded())
+        z[k] = vk.z * iw
+        xs[k] = Int64(((vk.x * iw + 1) * 0.5 * w * subpixelScale).rounded())
+        ys[k] = Int64(((vk.y * iw + 1) * 0.5 * h * subpixelScale).rounded())
     }
     var area = (xs[1] - xs[0]) * (ys[2] - ys[0]) - (ys[1] - ys[0]) * (xs[2] - xs[0])
     if area == 0 { return }
-    var o = (origin[0], origin[1], origin[2])
+    var o = o
     if area < 0 {
         // No culling: a triangle seen from behind is rasterized with two vertices swapped.
         xs = SIMD3(xs[0], xs[2], xs[1])

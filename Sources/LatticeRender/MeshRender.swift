@@ -62,19 +62,35 @@ public func downsampleImage(
     let tx = resampleTaps(input: width, output: outWidth, filter: filter)
     let ty = resampleTaps(input: height, output: outHeight, filter: filter)
     var mid = [Float](repeating: 0, count: height * outWidth * c)  // [H, W', C]
-    for y in 0..<height {
-        for x in 0..<outWidth {
-            for (j, w) in tx.weights[x].enumerated() {
-                let src = (y * width + tx.start[x] + j) * c
-                for ch in 0..<c { mid[(y * outWidth + x) * c + ch] += w * pixels[src + ch] }
-            }
-        }
-    }
     var out = [Float](repeating: 0, count: outHeight * outWidth * c)  // [H', W', C]
-    for y in 0..<outHeight {
-        for (j, w) in ty.weights[y].enumerated() {
-            let srcRow = (ty.start[y] + j) * outWidth * c
-            for k in 0..<(outWidth * c) { out[y * outWidth * c + k] += w * mid[srcRow + k] }
+    pixels.withUnsafeBufferPointer { srcB in
+        mid.withUnsafeMutableBufferPointer { midB in
+            out.withUnsafeMutableBufferPointer { outB in
+                let (src, m, o) = (srcB.baseAddress!, midB.baseAddress!, outB.baseAddress!)
+                // Rows are independent in each pass; every output is summed in a fixed order.
+                Parallel.forRange(height, grain: 32) { rows in
+                    for y in rows {
+                        for x in 0..<outWidth {
+                            for (j, w) in tx.weights[x].enumerated() {
+                                let from = (y * width + tx.start[x] + j) * c
+                                for ch in 0..<c {
+                                    m[(y * outWidth + x) * c + ch] += w * src[from + ch]
+                                }
+                            }
+                        }
+                    }
+                }
+                Parallel.forRange(outHeight, grain: 8) { rows in
+                    for y in rows {
+                        for (j, w) in ty.weights[y].enumerated() {
+                            let row = (ty.start[y] + j) * outWidth * c
+                            for k in 0..<(outWidth * c) {
+                                o[y * outWidth * c + k] += w * m[row + k]
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
     return out
@@ -207,10 +223,17 @@ public func renderMesh(
     let n = w * s * h * s
     var maskHi = [Float](repeating: 0, count: n)
     var normalHi = [Float](repeating: 0.5, count: n * 3)
-    for i in 0..<n where raster.triangleIds[i] >= 0 {
-        maskHi[i] = 1
-        let fn = normals[Int(raster.triangleIds[i])]
-        for k in 0..<3 { normalHi[i * 3 + k] = (fn[k] + 1) / 2 }
+    maskHi.withUnsafeMutableBufferPointer { mB in
+        normalHi.withUnsafeMutableBufferPointer { nB in
+            let (m, nrm) = (mB.baseAddress!, nB.baseAddress!)
+            Parallel.forRange(n, grain: 16384) { range in
+                for i in range where raster.triangleIds[i] >= 0 {
+                    m[i] = 1
+                    let fn = normals[Int(raster.triangleIds[i])]
+                    for k in 0..<3 { nrm[i * 3 + k] = (fn[k] + 1) / 2 }
+                }
+            }
+        }
     }
     let depthHi = interpolateAttributes(cameraZ, channels: 1, faces: mesh.faces, raster: raster)
     let attrHi =
