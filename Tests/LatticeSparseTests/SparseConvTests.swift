@@ -99,9 +99,10 @@ private func denseReference(_ x: SparseTensor, weight: Tensor, bias: Tensor, res
     }
 
     /// The dispatched indirect-GEMM kernel (AVX-512 where available) against its portable loop,
-    /// with column tails (12, 70), several 64-column blocks (130) and pair counts that are not
-    /// multiples of the 6-row tile. Tolerance 1e-4: k ≤ 40 O(1) products summed in another order.
-    @Test(arguments: [(9, 12, 13), (40, 64, 61), (17, 70, 6), (5, 130, 29)])
+    /// with column tails (12, 70, 40), several 64-column blocks (130), pair counts that are not
+    /// multiples of the 6-row tile, and enough pairs (100) for the AVX2 kernel's prefetch of
+    /// the next block. Tolerance 1e-4: k ≤ 40 O(1) products summed in another order.
+    @Test(arguments: [(9, 12, 13), (40, 64, 61), (17, 70, 6), (5, 130, 29), (23, 40, 100)])
     func indirectGemmMatchesPortableLoop(k: Int, n: Int, pairs: Int) {
         var g = RandomGenerator(seed: UInt64(k * n))
         let rows = 50
