@@ -31,19 +31,21 @@ enum SLatVAEBench {
         return t
     }()
 
-    /// Times one forward (median of `repeats`) and measures its peak extra tensor storage.
+    /// Times one forward and measures its peak extra tensor storage in the same run (a 20k-voxel
+    /// forward is several TFLOP, so it runs once).
     static func measure(
-        _ name: String, voxels: Int, repeats: Int = 1, extraFLOP: Double = 0,
-        _ body: @escaping () throws -> Void
+        _ name: String, voxels: Int, extraFLOP: Double = 0, _ body: @escaping () throws -> Void
     ) throws -> [BenchResult] {
         var failure: Error?
+        var seconds = 0.0
         let extra = Timing.peakExtraBytes {
-            withNoGrad { do { try body() } catch { failure = error } }
+            seconds = Timing.median(warmup: 0, repeats: 1) {
+                withNoGrad {
+                    do { try body() } catch { failure = error }
+                }
+            }
         }
         if let failure { throw failure }
-        let seconds = Timing.median(warmup: 0, repeats: repeats) {
-            withNoGrad { _ = try? body() }
-        }
         // Trunk matmuls: 24 C² FLOP per token per block (qkv 3C², out C², MLP 8C², ×2).
         let flop = 24 * 768.0 * 768 * Double(voxels) * 12 + extraFLOP
         return [
