@@ -21,7 +21,8 @@ import Testing
                 mismatches += 1
             }
             // Pillow's 8-bit path is integer arithmetic on fixed-point weights: exact match.
-            #expect(mismatches == 0, "\(filter) \(name): \(mismatches) samples differ, max \(maxDiff)")
+            #expect(
+                mismatches == 0, "\(filter) \(name): \(mismatches) samples differ, max \(maxDiff)")
         }
     }
 
@@ -30,10 +31,14 @@ import Testing
         let src = try PNG.read(IOFixtures.url("src_rgba.png"))
         let red = RasterImage(
             width: src.width, height: src.height, channels: 1,
-            pixels: stride(from: 0, to: src.samples.count, by: 4).map { Float(src.samples[$0]) / 255 })
+            pixels: stride(from: 0, to: src.samples.count, by: 4).map {
+                Float(src.samples[$0]) / 255
+            })
         let raw = try IOFixtures.bytes("resize_\(filter.rawValue)_down.f32")
         let want = (0..<(raw.count / 4)).map { i in
-            Float(bitPattern: UInt32(raw[4 * i]) | UInt32(raw[4 * i + 1]) << 8 | UInt32(raw[4 * i + 2]) << 16 | UInt32(raw[4 * i + 3]) << 24)
+            Float(
+                bitPattern: UInt32(raw[4 * i]) | UInt32(raw[4 * i + 1]) << 8 | UInt32(
+                    raw[4 * i + 2]) << 16 | UInt32(raw[4 * i + 3]) << 24)
         }
         let got = ImageOps.resize(red, width: 37, height: 29, filter: filter)
         let err = zip(got.pixels, want).map { abs($0 - $1) }.max() ?? 1
@@ -55,6 +60,7 @@ import Testing
         #expect(over.channels == 3 && over[2, 1, 0] == 0.5 && over[0, 4, 1] == 1)
         #expect(ImageOps.premultiplyAlpha(img)[0, 0, 0] == 0)
         let pixelCrop = ImageOps.crop(PixelImage(img), x0: 2, y0: 1, x1: 5, y1: 4)
-        #expect(pixelCrop.samples.enumerated().allSatisfy { $0.offset % 4 != 3 || $0.element == 255 })
+        #expect(
+            pixelCrop.samples.enumerated().allSatisfy { $0.offset % 4 != 3 || $0.element == 255 })
     }
 }
