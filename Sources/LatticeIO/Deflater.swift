@@ -217,15 +217,16 @@ struct DeflateEncoder {
         tokens.reserveCapacity(Self.blockTokens + 2)
         var blockStart = 0
         data.withUnsafeBufferPointer { buf in
-            let p = buf.baseAddress!
+            guard let p = buf.baseAddress else { return }
             let n = buf.count
             let hashSize = 1 << Self.hashBits
             var head = [Int32](repeating: -1, count: hashSize)
             var prev = [Int32](repeating: -1, count: Self.windowSize)
             head.withUnsafeMutableBufferPointer { headBuf in
                 prev.withUnsafeMutableBufferPointer { prevBuf in
-                    let head = headBuf.baseAddress!
-                    let prev = prevBuf.baseAddress!
+                    guard let head = headBuf.baseAddress, let prev = prevBuf.baseAddress else {
+                        return
+                    }
                     @inline(__always) func hash(_ i: Int) -> Int {
                         let v = UInt32(p[i]) << 16 | UInt32(p[i + 1]) << 8 | UInt32(p[i + 2])
                         return Int((v &* 2_654_435_761) >> UInt32(32 - Self.hashBits))

@@ -638,11 +638,15 @@ private struct JPEGDecoder {
             c.coefficients.withUnsafeBufferPointer { cf in
                 q.withUnsafeBufferPointer { qp in
                     plane.withUnsafeMutableBufferPointer { pl in
+                        // The planes and the 64-entry table are never empty.
+                        guard let cb = cf.baseAddress, let qb = qp.baseAddress,
+                            let pb = pl.baseAddress
+                        else { return }
                         for by in 0..<c.rowsStored {
                             for bx in 0..<c.stride {
                                 idct(
-                                    cf.baseAddress! + (by * c.stride + bx) * 64, qp.baseAddress!,
-                                    pl.baseAddress! + by * 8 * pw + bx * 8, pw)
+                                    cb + (by * c.stride + bx) * 64, qb, pb + by * 8 * pw + bx * 8,
+                                    pw)
                             }
                         }
                     }

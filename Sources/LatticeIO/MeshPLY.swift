@@ -270,9 +270,13 @@ struct MeshPLYParser {
                     find(["blue", "b", "diffuse_blue"]),
                 ]
                 let uvIdx = [find(["s", "u", "texture_u"]), find(["t", "v", "texture_v"])]
-                let hasN = normalIdx.allSatisfy { $0 != nil }
-                let hasC = colorIdx.allSatisfy { $0 != nil }
-                let hasT = uvIdx.allSatisfy { $0 != nil }
+                // Attribute groups are used only when complete; compactMap drops the nils.
+                let nIdx = normalIdx.compactMap { $0 }
+                let cIdx = colorIdx.compactMap { $0 }
+                let tIdx = uvIdx.compactMap { $0 }
+                let hasN = nIdx.count == 3
+                let hasC = cIdx.count == 3
+                let hasT = tIdx.count == 2
                 var values = [Double](repeating: 0, count: props.count)
                 result.positions.reserveCapacity(element.count)
                 var normals: [SIMD3<Float>] = []
@@ -293,21 +297,21 @@ struct MeshPLYParser {
                     result.positions.append(
                         SIMD3(Float(values[xi]), Float(values[yi]), Float(values[zi])))
                     if hasN {
-                        normals.append(SIMD3(normalIdx.map { Float(values[$0!]) }))
+                        normals.append(SIMD3(nIdx.map { Float(values[$0]) }))
                     }
                     if hasC {
                         colors.append(
                             SIMD3(
-                                colorIdx.map { i -> Float in
-                                    let t = props[i!].type
+                                cIdx.map { i -> Float in
+                                    let t = props[i].type
                                     let scale: Double =
                                         t == .float32 || t == .float64
                                         ? 1 : t == .uint16 ? 65535 : 255
-                                    return Float(values[i!] / scale)
+                                    return Float(values[i] / scale)
                                 }))
                     }
                     if hasT {
-                        uvs.append(SIMD2(Float(values[uvIdx[0]!]), Float(values[uvIdx[1]!])))
+                        uvs.append(SIMD2(Float(values[tIdx[0]]), Float(values[tIdx[1]])))
                     }
                 }
                 if hasN { result.normals = normals }
@@ -361,11 +365,10 @@ struct MeshPLYParser {
                 // Other elements (edges, materials, ...) are skipped value by value.
                 for e in 0..<element.count {
                     for prop in props {
-                        let n =
-                            prop.listCount == nil
-                            ? 1
-                            : try reader.integer(
-                                prop.listCount!, what: "\(element.name) \(e) count")
+                        var n = 1
+                        if let c = prop.listCount {
+                            n = try reader.integer(c, what: "\(element.name) \(e) count")
+                        }
                         for _ in 0..<n {
                             _ = try reader.value(
                                 prop.type, what: "\(element.name) \(e) \(prop.name)")

@@ -249,8 +249,7 @@ public enum PNG {
         var raw = [UInt8](repeating: 0, count: image.height * (stride + 1))
         var prior = [UInt8](repeating: 0, count: stride)
         var row = [UInt8](repeating: 0, count: stride)
-        var candidate = [UInt8](repeating: 0, count: stride)
-        var best = [UInt8](repeating: 0, count: stride)
+        var candidates = [UInt8](repeating: 0, count: 5 * stride)
         for y in 0..<image.height {
             let base = y * image.width * image.channels
             for i in 0..<(image.width * image.channels) {
@@ -262,33 +261,53 @@ public enum PNG {
                     row[i] = UInt8(truncatingIfNeeded: v)
                 }
             }
-            var bestFilter: UInt8 = 0
-            var bestScore = Int.max
-            for f: UInt8 in 0...4 {
-                for i in 0..<stride {
-                    let a = i >= bpp ? Int(row[i - bpp]) : 0
-                    let b = Int(prior[i])
-                    let c = i >= bpp ? Int(prior[i - bpp]) : 0
-                    let pred: Int
-                    switch f {
-                    case 0: pred = 0
-                    case 1: pred = a
-                    case 2: pred = b
-                    case 3: pred = (a + b) >> 1
-                    default: pred = Int(paeth(a, b, c))
+            // All five filters in one pass; score = sum of |filtered byte as Int8|.
+            var scores = [Int](repeating: 0, count: 5)
+            row.withUnsafeBufferPointer { r in
+                prior.withUnsafeBufferPointer { q in
+                    candidates.withUnsafeMutableBufferPointer { out in
+                        var s0 = 0
+                        var s1 = 0
+                        var s2 = 0
+                        var s3 = 0
+                        var s4 = 0
+                        @inline(__always) func mag(_ v: UInt8) -> Int {
+                            v < 128 ? Int(v) : 256 - Int(v)
+                        }
+                        for i in 0..<stride {
+                            let x = r[i]
+                            let a = i >= bpp ? Int(r[i - bpp]) : 0
+                            let b = Int(q[i])
+                            let c = i >= bpp ? Int(q[i - bpp]) : 0
+                            let f0 = x
+                            let f1 = x &- UInt8(a)
+                            let f2 = x &- UInt8(b)
+                            let f3 = x &- UInt8((a + b) >> 1)
+                            let f4 = x &- paeth(a, b, c)
+                            out[i] = f0
+                            out[stride + i] = f1
+                            out[2 * stride + i] = f2
+                            out[3 * stride + i] = f3
+                            out[4 * stride + i] = f4
+                            s0 += mag(f0)
+                            s1 += mag(f1)
+                            s2 += mag(f2)
+                            s3 += mag(f3)
+                            s4 += mag(f4)
+                        }
+                        scores = [s0, s1, s2, s3, s4]
                     }
-                    candidate[i] = row[i] &- UInt8(pred)
-                }
-                var score = 0
-                for v in candidate { score += Int(v < 128 ? v : 255 - v + 1) }
-                if score < bestScore {
-                    bestScore = score
-                    bestFilter = f
-                    swap(&best, &candidate)
                 }
             }
-            raw[y * (stride + 1)] = bestFilter
-            for i in 0..<stride { raw[y * (stride + 1) + 1 + i] = best[i] }
+            var bestFilter = 0
+            for f in 1..<5 where scores[f] < scores[bestFilter] { bestFilter = f }
+            raw[y * (stride + 1)] = UInt8(bestFilter)
+            let o = y * (stride + 1) + 1
+            raw.withUnsafeMutableBufferPointer { dst in
+                candidates.withUnsafeBufferPointer { src in
+                    for i in 0..<stride { dst[o + i] = src[bestFilter * stride + i] }
+                }
+            }
             swap(&prior, &row)
         }
         var out = signature

@@ -64,3 +64,28 @@ import Testing
             pixelCrop.samples.enumerated().allSatisfy { $0.offset % 4 != 3 || $0.element == 255 })
     }
 }
+
+@Suite struct ImageThroughputTests {
+    /// TRELLIS preprocessing size: a 1024² RGBA crop to 518² with Lanczos, the 8-bit path.
+    @Test func trellisResizeAndTextureCodecsAreFast() throws {
+        var rng = TestRNG(11)
+        let n = 1024
+        let samples = (0..<(n * n * 4)).map { i in
+            UInt16((i / 4 % n + i / (4 * n)) % 256 ^ (rng.int(8)))
+        }
+        let img = PixelImage(width: n, height: n, channels: 4, samples: samples)
+        let t0 = Date()
+        let small = ImageOps.resize(img, width: 518, height: 518, filter: .lanczos)
+        let t1 = Date()
+        let png = PNG.encode(img)
+        let t2 = Date()
+        let back = try PNG.decode(png)
+        let t3 = Date()
+        print(
+            "1024² RGBA: lanczos->518 \(t1.timeIntervalSince(t0)) s, PNG encode \(t2.timeIntervalSince(t1)) s "
+                + "(\(png.count) bytes), decode \(t3.timeIntervalSince(t2)) s")
+        #expect(small.width == 518 && back == img)
+        // Generous bounds for a loaded 2-core machine; quiet-machine numbers are in the report.
+        #expect(t3.timeIntervalSince(t0) < 8)
+    }
+}
