@@ -7,5 +7,7 @@ struct Lattice: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lattice",
         abstract: "Swift-native 3D generation and reconstruction (TRELLIS, ReconViaGen, VIST3A).",
-        subcommands: [CheckFixture.self, Inspect.self, Train.self, DataCommand.self])
+        subcommands: [
+            CheckFixture.self, Inspect.self, Info.self, Convert.self, Train.self, DataCommand.self,
+        ])
 }

@@ -1,6 +1,7 @@
 // Tests for atomic writes.
 import Foundation
 import LatticeIO
+import LatticeTensor
 import Testing
 
 @Suite struct AtomicWriteTests {

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 
+import LatticeIO
 @testable import LatticeFixtures
 @testable import LatticeModels
 

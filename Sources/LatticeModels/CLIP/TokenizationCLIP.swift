@@ -1,6 +1,7 @@
 // huggingface/transformers==5.23.0:src/transformers/models/clip/tokenization_clip.py (CLIPTokenizer
 // as built from the openai BPE merges; cross-checked with open_clip's simple_tokenizer.py).
 import Foundation
+import LatticeIO
 import LatticeTensor
 
 /// Byte-level BPE tokenizer of CLIP: NFC, whitespace collapsing and lowercasing, CLIP's

@@ -1,6 +1,96 @@
-// Gzip (RFC 1952) and DEFLATE (RFC 1951) decompression in pure Swift, for the gzipped CLIP BPE
-// vocabulary: Foundation on Linux has no zlib API, and a pure decoder needs no system package.
+// Gzip (RFC 1952), zlib (RFC 1950) and DEFLATE (RFC 1951) decompression in pure Swift (PNG
+// images, the gzipped CLIP BPE vocabulary): Foundation on Linux has no zlib API, and a pure
+// decoder needs no system package. The compressor lives in Deflater.swift.
 import LatticeTensor
+
+/// Raw DEFLATE streams (RFC 1951).
+public enum Deflate {
+    /// Decompresses one raw DEFLATE stream; `source` names the input in error messages.
+    public static func decompress(_ data: [UInt8], source: String = "deflate data") throws
+        -> [UInt8]
+    {
+        var out: [UInt8] = []
+        out.reserveCapacity(data.count * 3)
+        var inflater = Inflater(data: data, position: 0, source: source)
+        try inflater.inflate(into: &out)
+        return out
+    }
+}
+
+/// zlib streams (RFC 1950): a 2-byte header, a DEFLATE stream and an Adler-32 trailer.
+public enum Zlib {
+    /// Decompresses a zlib stream and checks its Adler-32; `source` names the input in errors.
+    public static func decompress(_ data: [UInt8], source: String = "zlib data") throws -> [UInt8] {
+        func fail(_ why: String) -> LatticeError { LatticeError(.invalidFile, "\(source): \(why)") }
+        guard data.count >= 6 else { throw fail("zlib stream truncated (\(data.count) bytes)") }
+        let cmf = Int(data[0])
+        let flg = Int(data[1])
+        guard cmf & 15 == 8, (cmf << 8 | flg) % 31 == 0 else {
+            throw fail("bad zlib header \(String(cmf, radix: 16)) \(String(flg, radix: 16))")
+        }
+        guard flg & 0x20 == 0 else { throw fail("zlib preset dictionaries are not supported") }
+        var out: [UInt8] = []
+        out.reserveCapacity(data.count * 3)
+        var inflater = Inflater(data: data, position: 2, source: source)
+        try inflater.inflate(into: &out)
+        let q = inflater.bytePosition
+        guard q + 4 <= data.count else { throw fail("zlib stream truncated (no Adler-32)") }
+        let stored =
+            UInt32(data[q]) << 24 | UInt32(data[q + 1]) << 16 | UInt32(data[q + 2]) << 8
+            | UInt32(data[q + 3])
+        guard adler32(out) == stored else { throw fail("Adler-32 mismatch (corrupt data)") }
+        return out
+    }
+
+    /// Adler-32 checksum of `bytes`.
+    public static func adler32(_ bytes: [UInt8]) -> UInt32 {
+        var a: UInt32 = 1
+        var b: UInt32 = 0
+        var i = 0
+        let n = bytes.count
+        bytes.withUnsafeBufferPointer { p in
+            while i < n {
+                // 5552 is the largest block for which b cannot overflow 32 bits before the modulo.
+                let end = min(n, i + 5552)
+                while i < end {
+                    a &+= UInt32(p[i])
+                    b &+= a
+                    i += 1
+                }
+                a %= 65521
+                b %= 65521
+            }
+        }
+        return b << 16 | a
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected), as used by gzip and PNG.
+public enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { i in
+        var c = UInt32(i)
+        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    /// Continues a CRC-32 over `bytes` (start with `crc = 0`).
+    public static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var c = crc ^ 0xFFFF_FFFF
+        table.withUnsafeBufferPointer { t in
+            for b in bytes { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+        }
+        return c ^ 0xFFFF_FFFF
+    }
+
+    /// CRC-32 of `bytes`.
+    public static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+        if let r = bytes.withContiguousStorageIfAvailable({ update(0, UnsafeRawBufferPointer($0)) })
+        {
+            return r
+        }
+        return Array(bytes).withUnsafeBytes { update(0, $0) }
+    }
+}
 
 /// Decompresses gzip files (all members, CRC-32 and length checked).
 public enum Gzip {
@@ -53,27 +143,17 @@ public enum Gzip {
         guard UInt32(truncatingIfNeeded: out.count - first) == size else {
             throw fail("length \(out.count - first) does not match the trailer's \(size)")
         }
-        guard crc32(out[first...]) == crc else { throw fail("CRC-32 mismatch (corrupt data)") }
+        guard CRC32.checksum(out[first...]) == crc else {
+            throw fail("CRC-32 mismatch (corrupt data)")
+        }
         return q
     }
 
-    /// CRC-32 (IEEE, reflected) of `bytes`.
-    static func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        var table = [UInt32](repeating: 0, count: 256)
-        for i in 0..<256 {
-            var c = UInt32(i)
-            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-            table[i] = c
-        }
-        var crc: UInt32 = 0xFFFF_FFFF
-        for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
-        return crc ^ 0xFFFF_FFFF
-    }
 }
 
 /// A canonical Huffman decoder: a direct lookup table indexed by the next `maxLength` bits
 /// (LSB-first), each entry holding `symbol << 4 | codeLength`.
-private struct Huffman {
+struct Huffman {
     var table: [UInt32]
     var maxLength: Int
 
@@ -106,7 +186,7 @@ private struct Huffman {
 }
 
 /// DEFLATE decoder over a byte array with an LSB-first bit buffer.
-private struct Inflater {
+struct Inflater {
     let data: [UInt8]
     let source: String
     var position: Int
@@ -205,7 +285,15 @@ private struct Inflater {
         let len = try bits(16)
         let nlen = try bits(16)
         guard len == ~nlen & 0xFFFF else { throw fail("stored block length check failed") }
-        for _ in 0..<len { out.append(UInt8(try bits(8))) }
+        // Whole bytes still in the bit buffer come first, then a straight copy from the input.
+        var remaining = len
+        while remaining > 0 && bitCount >= 8 {
+            out.append(UInt8(try bits(8)))
+            remaining -= 1
+        }
+        guard position + remaining <= data.count else { throw fail("truncated stored block") }
+        out.append(contentsOf: data[position..<(position + remaining)])
+        position += remaining
     }
 
     mutating func dynamicTables() throws -> (Huffman, Huffman) {
@@ -251,6 +339,8 @@ private struct Inflater {
                 let distance = Self.distBase[di] + (try bits(Self.distExtra[di]))
                 guard distance <= out.count else { throw fail("distance \(distance) too far back") }
                 let from = out.count - distance
+                // Byte by byte: the source may overlap the bytes being appended, and appending
+                // a slice of `out` to itself would copy the whole array.
                 for i in 0..<length { out.append(out[from + i]) }
             }
         }
