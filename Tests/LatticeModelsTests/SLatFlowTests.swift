@@ -9,11 +9,6 @@ import Testing
 
 @testable import LatticeFixtures
 
-extension Tag {
-    /// Tests that build released-size models (seconds to a minute in release).
-    @Tag static var slow: Self
-}
-
 @Suite("SLat flow")
 struct SLatFlowTests {
     /// Fixture tolerances are the generator's (1e-4 fp32 blocks, 2e-4 + 1e-4 rel for the fp32

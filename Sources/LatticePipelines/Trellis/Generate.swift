@@ -1,0 +1,188 @@
+// `lattice generate` as a library entry point: image(s) or a prompt -> TRELLIS assets on disk
+// (GLB mesh with vertex colours, 3DGS PLY, GIF turntable), with per-stage timings and peak memory.
+// Upstream's to_glb bakes a texture and decimates; Lattice exports vertex colours (see README).
+import Foundation
+import LatticeGeometry
+import LatticeIO
+import LatticeModels
+import LatticeRender
+
+/// What to export.
+public enum ExportFormat: String, Sendable, CaseIterable {
+    /// A GLB mesh (FlexiCubes surface with vertex colours, Y-up as upstream exports).
+    case glb
+    /// A 3D Gaussian splatting PLY.
+    case ply
+    /// A turntable GIF of the Gaussians (or of the mesh when no Gaussians were decoded).
+    case video
+}
+
+/// One generation request.
+public struct GenerateRequest: Sendable {
+    public var modelFolder: URL
+    /// Conditioning images (image pipelines); several run in `multiImageMode`.
+    public var images: [URL] = []
+    /// Optional masks, one per image (white = object), for images without transparency.
+    public var masks: [URL?] = []
+    /// The prompt (text pipelines).
+    public var prompt: String?
+    public var multiImageMode: FlowEulerSampler.MultiImageMode = .stochastic
+    public var seed: UInt64 = 42
+    public var sparseStructureParams = TrellisPipelineConfig.SamplerParams()
+    public var slatParams = TrellisPipelineConfig.SamplerParams()
+    public var formats: Set<ExportFormat> = [.glb, .ply]
+    public var outputDirectory: URL
+    /// File stem of the outputs.
+    public var name = "asset"
+    public var videoFrames = 60
+    public var videoResolution = 256
+
+    public init(modelFolder: URL, outputDirectory: URL) {
+        self.modelFolder = modelFolder
+        self.outputDirectory = outputDirectory
+    }
+}
+
+/// What a generation wrote and how long it took.
+public struct GenerateResult: Sendable {
+    /// Files written, in order.
+    public var files: [URL] = []
+    /// (stage, seconds) in run order.
+    public var stageSeconds: [(String, Double)] = []
+    public var voxels = 0
+    public var gaussians = 0
+    public var meshVertices = 0
+    public var meshFaces = 0
+    /// Peak resident memory of the process, bytes (Linux).
+    public var peakRSS: Int?
+}
+
+extension TrellisPipeline {
+    /// The square input size of the image conditioner (`img_size` of its config; 518 released).
+    func conditionerImageSize() -> Int {
+        let name = folder.config.imageCondModel ?? "dinov2_vitl14_reg"
+        let json = folder.root.appendingPathComponent(name + ".json")
+        if let d = try? ModelDescriptor(contentsOf: json),
+            let c = try? d.config(DinoVisionTransformer.Config.self)
+        {
+            return c.imgSize
+        }
+        return 518
+    }
+
+    /// Runs the whole pipeline for `request` and writes the requested files atomically.
+    public func generate(_ request: GenerateRequest) throws -> GenerateResult {
+        var result = GenerateResult()
+        let outer = onEvent
+        onEvent = { event in
+            if case .finished(let stage, let seconds) = event {
+                result.stageSeconds.append((stage, seconds))
+            }
+            outer(event)
+        }
+        defer { onEvent = outer }
+        guard request.images.isEmpty != (request.prompt == nil) else {
+            throw LatticeError(
+                .invalidArgument,
+                "give either images or a prompt (got \(request.images.count) "
+                    + "image(s) and \(request.prompt == nil ? "no" : "a") prompt)")
+        }
+        try FileManager.default.createDirectory(
+            at: request.outputDirectory, withIntermediateDirectories: true)
+        // Conditioning.
+        let cond: Tensor
+        let neg: Tensor
+        if let prompt = request.prompt {
+            (cond, neg) = try textCondition([prompt])
+        } else {
+            let size = conditionerImageSize()
+            var prepared: [RasterImage] = []
+            for (i, url) in request.images.enumerated() {
+                let image = try readPixelImage(at: url)
+                let maskURL = i < request.masks.count ? request.masks[i] : nil
+                let mask = try maskURL.map { try readPixelImage(at: $0) }
+                prepared.append(
+                    try ImagePreprocess.prepare(image, mask: mask, size: size, source: url.path))
+            }
+            (cond, neg) = try imageCondition(ImagePreprocess.batch(prepared))
+        }
+        let multi: FlowEulerSampler.MultiImageMode? =
+            cond.shape[0] > 1 ? request.multiImageMode : nil
+        if multi == .stochastic, let steps = request.sparseStructureParams.steps,
+            cond.shape[0] > steps
+        {
+            onEvent(
+                .warning("\(cond.shape[0]) images but only \(steps) steps: some images are unused"))
+        }
+        // Sampling.
+        var generator = RandomGenerator(seed: request.seed)
+        let coords = try sampleSparseStructure(
+            cond: cond, neg: neg, params: request.sparseStructureParams, multiImage: multi,
+            generator: &generator)
+        result.voxels = coords.shape[0]
+        let slat = try sampleSlat(
+            coords: coords, cond: cond, neg: neg, params: request.slatParams, multiImage: multi,
+            generator: &generator)
+        // Decoding.
+        var decoders: Set<DecoderKind> = []
+        if request.formats.contains(.ply) || request.formats.contains(.video) {
+            decoders.insert(.gaussian)
+        }
+        if request.formats.contains(.glb) { decoders.insert(.mesh) }
+        let assets = try decodeSlat(slat, decoders: decoders)
+        let stem = request.outputDirectory.appendingPathComponent(request.name)
+        var mesh: TriangleMesh?
+        if let features = assets.meshFeatures {
+            mesh = try stage("extract mesh", "FlexiCubes at \(assets.meshResolution)³") {
+                let extractor = SparseFeatures2Mesh(
+                    resolution: assets.meshResolution, useColor: assets.meshUseColor)
+                let meshes = try extractor(coords: features.coords, feats: features.feats)
+                guard let first = meshes.first, first.success else {
+                    throw LatticeError(
+                        .invalidArgument,
+                        "mesh extraction found no surface in the decoded features "
+                            + "(\(features.count) cubes)")
+                }
+                return first.mesh
+            }
+        }
+        // Exports.
+        if request.formats.contains(.ply), let g = assets.gaussians.first {
+            let url = stem.appendingPathExtension("ply")
+            try stage("write ply", url.lastPathComponent) { try g.savePLY(to: url) }
+            result.files.append(url)
+            result.gaussians = g.count
+        }
+        if request.formats.contains(.glb), let mesh {
+            let url = stem.appendingPathExtension("glb")
+            try stage("write glb", url.lastPathComponent) {
+                try GLB.write(mesh, to: url, zUpToYUp: true)
+            }
+            result.files.append(url)
+            result.meshVertices = mesh.vertices.count
+            result.meshFaces = mesh.faces.count
+        }
+        if request.formats.contains(.video) {
+            let url = request.outputDirectory.appendingPathComponent(
+                request.name + "_turntable.gif")
+            let settings = TurntableSettings(
+                frames: request.videoFrames, resolution: request.videoResolution, ssaa: 2)
+            let frames: [RasterImage] = try stage(
+                "render turntable", "\(request.videoFrames) frames"
+            ) {
+                if let g = assets.gaussians.first {
+                    return try renderTurntable(
+                        try g.scene(), settings: settings, splatSettings: .trellis)
+                }
+                if let mesh { return try renderTurntable(mesh, settings: settings) }
+                return []
+            }
+            if !frames.isEmpty {
+                try stage("write video", url.lastPathComponent) { try GIF.write(frames, to: url) }
+                result.files.append(url)
+            }
+        }
+        result.peakRSS = ResourceUsage.peakRSS
+        return result
+    }
+}

@@ -1,0 +1,123 @@
+// microsoft/TRELLIS@6b0d647:trellis/pipelines/trellis_image_to_3d.py `preprocess_image`: crop the
+// object by its alpha (threshold 0.8·255, square of 1.2× the larger side, zero padding outside),
+// resize to 518² with Pillow's 8-bit Lanczos, premultiply by alpha and quantise to 8 bits.
+// Upstream removes the background with rembg when there is no alpha; Lattice has no segmentation
+// model, so an image without transparency needs a mask.
+import Foundation
+import LatticeGeometry
+import LatticeIO
+import LatticeTensor
+
+/// TRELLIS's conditioning-image preparation.
+public enum ImagePreprocess {
+    /// Prepares `image` (8/16-bit, any channel count) for the image conditioner: RGB in [0, 1],
+    /// `size`², premultiplied on black. `mask` (same size; its last channel is the alpha, or its
+    /// only channel for gray) replaces a missing or fully opaque alpha. `source` names the file.
+    public static func prepare(
+        _ image: PixelImage, mask: PixelImage? = nil, size: Int = 518, source: String
+    ) throws -> RasterImage {
+        guard image.width > 0, image.height > 0 else {
+            throw LatticeError(.invalidFile, "\(source): the image is empty (0×0)")
+        }
+        let rgba = try withAlpha(image, mask: mask, source: source)  // 8-bit RGBA
+        // bbox of alpha > 0.8·255, as numpy argwhere min/max over (row, col).
+        var minX = Int.max
+        var minY = Int.max
+        var maxX = -1
+        var maxY = -1
+        for y in 0..<rgba.height {
+            for x in 0..<rgba.width where Double(rgba[x, y, 3]) > 0.8 * 255 {
+                minX = min(minX, x)
+                maxX = max(maxX, x)
+                minY = min(minY, y)
+                maxY = max(maxY, y)
+            }
+        }
+        guard maxX >= 0 else {
+            throw LatticeError(
+                .invalidArgument,
+                "\(source): no pixel has alpha above 0.8 (204/255); the object mask is empty")
+        }
+        let cx = Double(minX + maxX) / 2
+        let cy = Double(minY + maxY) / 2
+        let side = Int(Double(max(maxX - minX, maxY - minY)) * 1.2)
+        let half = Double(side / 2)
+        // PIL's crop rounds the float box with Python's round (half to even).
+        func pyRound(_ v: Double) -> Int { Int(v.rounded(.toNearestOrEven)) }
+        let cropped = ImageOps.crop(
+            rgba, x0: pyRound(cx - half), y0: pyRound(cy - half), x1: pyRound(cx + half),
+            y1: pyRound(cy + half))
+        guard cropped.width > 0, cropped.height > 0 else {
+            throw LatticeError(.invalidArgument, "\(source): the object is a single pixel")
+        }
+        let resized = ImageOps.resize(cropped, width: size, height: size, filter: .lanczos)
+        // (rgb/255 · a/255) · 255 truncated to uint8, then /255 as the conditioner reads it.
+        var pixels = [Float](repeating: 0, count: size * size * 3)
+        for y in 0..<size {
+            for x in 0..<size {
+                let a = Float(resized[x, y, 3]) / 255
+                for c in 0..<3 {
+                    let v = Float(resized[x, y, c]) / 255 * a
+                    pixels[(y * size + x) * 3 + c] = (v * 255).rounded(.towardZero) / 255
+                }
+            }
+        }
+        return RasterImage(width: size, height: size, channels: 3, pixels: pixels)
+    }
+
+    /// An 8-bit RGBA copy of `image` with the alpha it (or `mask`) provides.
+    static func withAlpha(_ image: PixelImage, mask: PixelImage?, source: String) throws
+        -> PixelImage
+    {
+        let w = image.width
+        let h = image.height
+        let scale = image.bitDepth == 16 ? 257 : 1
+        func sample(_ img: PixelImage, _ x: Int, _ y: Int, _ c: Int) -> UInt16 {
+            img[x, y, c] / UInt16(img.bitDepth == 16 ? 257 : 1)
+        }
+        let hasAlpha = image.channels == 2 || image.channels == 4
+        var translucent = false
+        if hasAlpha {
+            let ac = image.channels - 1
+            for y in 0..<h where !translucent {
+                for x in 0..<w where Int(image[x, y, ac]) < 255 * scale {
+                    translucent = true
+                    break
+                }
+            }
+        }
+        if !translucent && mask == nil {
+            throw LatticeError(
+                .invalidArgument,
+                "\(source): the image has no transparency, and background removal needs an alpha "
+                    + "channel or a mask file (pass --mask MASK.png: white = object); Lattice does "
+                    + "not ship upstream's rembg segmentation model")
+        }
+        if let mask, mask.width != w || mask.height != h {
+            throw LatticeError(
+                .invalidArgument,
+                "\(source): the mask is \(mask.width)×\(mask.height) but the image is \(w)×\(h)")
+        }
+        var samples = [UInt16](repeating: 0, count: w * h * 4)
+        for y in 0..<h {
+            for x in 0..<w {
+                let o = (y * w + x) * 4
+                let gray = image.channels <= 2
+                for c in 0..<3 { samples[o + c] = sample(image, x, y, gray ? 0 : c) }
+                if let mask {
+                    samples[o + 3] = sample(mask, x, y, mask.channels == 1 ? 0 : mask.channels - 1)
+                    if mask.channels == 3 { samples[o + 3] = sample(mask, x, y, 0) }
+                } else {
+                    samples[o + 3] = sample(image, x, y, image.channels - 1)
+                }
+            }
+        }
+        return PixelImage(width: w, height: h, channels: 4, bitDepth: 8, samples: samples)
+    }
+
+    /// The prepared images as the conditioner's input [K, 3, H, W].
+    public static func batch(_ images: [RasterImage]) -> Tensor {
+        let tensors = images.map { $0.tensor.permute([2, 0, 1]).unsqueeze(0) }  // [1, 3, H, W]
+        return Tensor.cat(tensors, axis: 0).contiguous()  // [K, 3, H, W]
+    }
+}
