@@ -14,4 +14,5 @@ let allBenchmarks: [Benchmark] = [
     ModelsBench.benchmarks,
     RenderBench.benchmarks,
     SparseBench.benchmarks,
+    GeometryBench.benchmarks,
 ].flatMap { $0 }
