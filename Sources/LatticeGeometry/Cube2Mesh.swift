@@ -34,7 +34,9 @@ public struct MeshExtractResult: Sendable {
         if attributeChannels >= 3 {
             let c = attributeChannels
             colors = (0..<vertices.count).map {
-                SIMD3(vertexAttributes[$0 * c], vertexAttributes[$0 * c + 1], vertexAttributes[$0 * c + 2])
+                SIMD3(
+                    vertexAttributes[$0 * c], vertexAttributes[$0 * c + 1],
+                    vertexAttributes[$0 * c + 2])
             }
         }
         return TriangleMesh(vertices: vertices, faces: faces, vertexColors: colors)

@@ -287,7 +287,7 @@ public struct FlexiCubes: Sendable {
         for key in candidates where key != previous {
             previous = key
             let c = SIMD3(key / (r * r), (key / r) % r, key % r)
-            var rows = [Int32](repeating: 0, count: 8)
+            var rows = SIMD8<Int32>(repeating: 0)
             var bits = 0
             for k in 0..<8 {
                 let o = FlexiCubesTables.corners[k]
@@ -303,7 +303,7 @@ public struct FlexiCubes: Sendable {
                     key: grid.vertexKey(c.x + Int(o.x), c.y + Int(o.y), c.z + Int(o.z)))
             }
             cubes.append(SIMD3(Int32(c.x), Int32(c.y), Int32(c.z)))
-            cornerRows.append(contentsOf: rows)
+            for k in 0..<8 { cornerRows.append(rows[k]) }
             cases.append(UInt8(bits))
         }
         let s = cubes.count
@@ -361,6 +361,8 @@ public struct FlexiCubes: Sendable {
         let r1 = r + 1
         let vertexCount = r1 * r1 * r1
         let ownedEdge = [0, 8, 3]  // local edge at corner 0 along x, y, z
+        let otherAxes = [[1, 2], [0, 2], [0, 1]]
+        let localEdge = Self.localEdge
         var quadKeys: [Int] = []
         var quadRows: [SIMD4<Int32>] = []
         var quadFlip: [Bool] = []
@@ -368,15 +370,15 @@ public struct FlexiCubes: Sendable {
             let c = SIMD3<Int>(truncatingIfNeeded: cubes[i])
             let bits = Int(cases[i])
             for axis in 0..<3 {
-                let other = (0..<3).filter { $0 != axis }
+                let other = otherAxes[axis]
                 let e = FlexiCubesTables.edges[ownedEdge[axis]]
                 guard (bits >> e.0) & 1 != (bits >> e.1) & 1 else { continue }
                 guard c[other[0]] >= 1, c[other[1]] >= 1 else { continue }
                 var q = SIMD4<Int32>.zero
                 var ok = true
                 var slot = 0
-                for ob in [1, 0] {
-                    for od in [1, 0] {
+                for ob in stride(from: 1, through: 0, by: -1) {
+                    for od in stride(from: 1, through: 0, by: -1) {
                         var n = c
                         n[other[0]] -= ob
                         n[other[1]] -= od
@@ -418,18 +420,35 @@ public struct FlexiCubes: Sendable {
 
     // MARK: continuous stage
 
-    /// Normalised weights of surface cube `i`: beta (12), alpha (8), gamma.
-    @inline(__always)
-    func cubeWeights(_ grid: FlexiCubesGrid, _ row: Int32) -> (
-        beta: [Float], alpha: [Float], gamma: Float
+    /// Normalised weights per surface cube: beta [S, 12] = tanh·scale + 1, alpha [S, 8] likewise,
+    /// gamma [S] = sigmoid·scale + (1 - scale)/2. Cubes without a weight row use raw 0.
+    public func normalizedWeights(_ grid: FlexiCubesGrid, _ topo: FlexiCubesTopology) -> (
+        beta: [Float], alpha: [Float], gamma: [Float]
     ) {
-        var raw = [Float](repeating: 0, count: 21)
-        if row >= 0 {
-            for k in 0..<21 { raw[k] = grid.weights[Int(row) * 21 + k] }
+        let s = topo.cubes.count
+        var beta = [Float](repeating: 0, count: s * 12)
+        var alpha = [Float](repeating: 0, count: s * 8)
+        var gamma = [Float](repeating: 0, count: s)
+        let scale = weightScale
+        beta.withUnsafeMutableBufferPointer { bp in
+            alpha.withUnsafeMutableBufferPointer { ap in
+                gamma.withUnsafeMutableBufferPointer { gp in
+                    grid.weights.withUnsafeBufferPointer { w in
+                        Parallel.forRange(s, grain: 2048) { range in
+                            for i in range {
+                                let row = Int(topo.weightRows[i])
+                                @inline(__always) func raw(_ k: Int) -> Float {
+                                    row >= 0 ? w[row * 21 + k] : 0
+                                }
+                                for k in 0..<12 { bp[i * 12 + k] = tanhf(raw(k)) * scale + 1 }
+                                for k in 0..<8 { ap[i * 8 + k] = tanhf(raw(12 + k)) * scale + 1 }
+                                gp[i] = sigmoid(raw(20)) * scale + (1 - scale) / 2
+                            }
+                        }
+                    }
+                }
+            }
         }
-        let beta = (0..<12).map { tanhf(raw[$0]) * weightScale + 1 }
-        let alpha = (12..<20).map { tanhf(raw[$0]) * weightScale + 1 }
-        let gamma = 1 / (1 + expf(-raw[20])) * weightScale + (1 - weightScale) / 2
         return (beta, alpha, gamma)
     }
 
@@ -443,32 +462,40 @@ public struct FlexiCubes: Sendable {
         var verts = [SIMD3<Float>](repeating: .zero, count: nv)
         var colors = [Float](repeating: 0, count: nv * cc)
         let s = topo.cubes.count
+        let (beta, alpha, _) = normalizedWeights(grid, topo)
+        // Colours are activated per grid vertex before interpolation, as upstream does.
+        var activated = grid.colors
+        activated.withUnsafeMutableBufferPointer { a in
+            Parallel.forRange(a.count, grain: 16384) { r in for i in r { a[i] = sigmoid(a[i]) } }
+        }
+        let groupsOfCase = FlexiCubesTables.edgeGroups
+        let edges = FlexiCubesTables.edges
         verts.withUnsafeMutableBufferPointer { vp in
             colors.withUnsafeMutableBufferPointer { cp in
-                Parallel.forRange(s, grain: 256) { range in
+                Parallel.forRange(s, grain: 1024) { range in
                     var acc = [Float](repeating: 0, count: cc)
                     for i in range {
-                        let w = cubeWeights(grid, topo.weightRows[i])
-                        let groups = FlexiCubesTables.edgeGroups[Int(topo.cases[i])]
+                        let groups = groupsOfCase[Int(topo.cases[i])]
                         for (k, group) in groups.enumerated() {
                             let d = Int(topo.firstDualVertex[i]) + k
                             var p = SIMD3<Float>.zero
                             var betaSum: Float = 0
                             for j in 0..<cc { acc[j] = 0 }
                             for e in group {
-                                let (c0, c1) = FlexiCubesTables.edges[e]
+                                let (c0, c1) = edges[e]
                                 let v0 = Int(topo.cornerRows[i * 8 + c0])
                                 let v1 = Int(topo.cornerRows[i * 8 + c1])
-                                let w0 = grid.sdf[v0] * w.alpha[c0]
-                                let w1 = grid.sdf[v1] * w.alpha[c1]
+                                let w0 = grid.sdf[v0] * alpha[i * 8 + c0]
+                                let w1 = grid.sdf[v1] * alpha[i * 8 + c1]
                                 let den = w1 + (-w0)
-                                let ue = (grid.positions[v0] * w1 + grid.positions[v1] * (-w0)) / den
-                                let b = w.beta[e]
+                                let ue =
+                                    (grid.positions[v0] * w1 + grid.positions[v1] * (-w0)) / den
+                                let b = beta[i * 12 + e]
                                 p += ue * b
                                 betaSum += b
                                 for j in 0..<cc {
-                                    let x0 = sigmoid(grid.colors[v0 * cc + j])
-                                    let x1 = sigmoid(grid.colors[v1 * cc + j])
+                                    let x0 = activated[v0 * cc + j]
+                                    let x1 = activated[v1 * cc + j]
                                     acc[j] += (x0 * w1 + x1 * (-w0)) / den * b
                                 }
                             }
@@ -484,11 +511,15 @@ public struct FlexiCubes: Sendable {
 
     /// Splits each quad along the diagonal whose dual vertices have the larger gamma product.
     public func triangulate(_ grid: FlexiCubesGrid, _ topo: FlexiCubesTopology) -> [SIMD3<Int32>] {
-        let gammaOfCube = topo.weightRows.map { cubeWeights(grid, $0).gamma }
+        let gammaOfCube = normalizedWeights(grid, topo).gamma
         var faces: [SIMD3<Int32>] = []
         faces.reserveCapacity(topo.quads.count * 2)
         for q in topo.quads {
-            let g = (0..<4).map { gammaOfCube[Int(topo.cubeOfDualVertex[Int(q[$0])])] }
+            let g = SIMD4<Float>(
+                gammaOfCube[Int(topo.cubeOfDualVertex[Int(q[0])])],
+                gammaOfCube[Int(topo.cubeOfDualVertex[Int(q[1])])],
+                gammaOfCube[Int(topo.cubeOfDualVertex[Int(q[2])])],
+                gammaOfCube[Int(topo.cubeOfDualVertex[Int(q[3])])])
             if g[0] * g[2] > g[1] * g[3] {
                 faces.append(SIMD3(q[0], q[1], q[2]))
                 faces.append(SIMD3(q[0], q[2], q[3]))

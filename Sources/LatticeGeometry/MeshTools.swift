@@ -54,7 +54,8 @@ extension TriangleMesh {
 
     /// Keeps the vertices in `keep` (old index -> new index, -1 = drop) and the faces whose
     /// corners all survive; attributes follow their vertices.
-    func reindexed(vertexMap: [Int32], newCount: Int, faces newFaces: [SIMD3<Int32>]) -> TriangleMesh
+    func reindexed(vertexMap: [Int32], newCount: Int, faces newFaces: [SIMD3<Int32>])
+        -> TriangleMesh
     {
         func gather<T>(_ a: [T]?) -> [T]? {
             guard let a else { return nil }
@@ -219,40 +220,51 @@ extension TriangleMesh {
 
 // MARK: quadric-error decimation
 
-/// A symmetric 4×4 error quadric, stored as its 10 upper-triangle entries.
+/// A symmetric 4×4 error quadric, stored as its 10 upper-triangle entries (no heap storage:
+/// decimation copies and adds millions of them).
 struct Quadric {
-    var a = [Double](repeating: 0, count: 10)
+    var m = SIMD8<Double>.zero  // a00 a01 a02 a03 a11 a12 a13 a22
+    var t = SIMD2<Double>.zero  // a23 a33
 
     init() {}
 
     /// The quadric of the plane n·x + d = 0, scaled by `weight`.
     init(plane n: SIMD3<Double>, d: Double, weight: Double) {
-        a = [
-            n.x * n.x, n.x * n.y, n.x * n.z, n.x * d, n.y * n.y, n.y * n.z, n.y * d, n.z * n.z,
-            n.z * d, d * d,
-        ].map { $0 * weight }
+        m =
+            SIMD8(
+                n.x * n.x, n.x * n.y, n.x * n.z, n.x * d, n.y * n.y, n.y * n.z, n.y * d, n.z * n.z)
+            * weight
+        t = SIMD2(n.z * d, d * d) * weight
     }
 
     static func += (l: inout Quadric, r: Quadric) {
-        for i in 0..<10 { l.a[i] += r.a[i] }
+        l.m += r.m
+        l.t += r.t
+    }
+
+    static func + (l: Quadric, r: Quadric) -> Quadric {
+        var q = l
+        q += r
+        return q
     }
 
     func error(_ p: SIMD3<Double>) -> Double {
         let (x, y, z) = (p.x, p.y, p.z)
+        let a = m
         return a[0] * x * x + 2 * a[1] * x * y + 2 * a[2] * x * z + 2 * a[3] * x + a[4] * y * y
-            + 2 * a[5] * y * z + 2 * a[6] * y + a[7] * z * z + 2 * a[8] * z + a[9]
+            + 2 * a[5] * y * z + 2 * a[6] * y + a[7] * z * z + 2 * t[0] * z + t[1]
     }
 
     /// The minimiser of the error, or nil when the 3×3 system is near singular.
     func optimum() -> SIMD3<Double>? {
-        let (m00, m01, m02, m11, m12, m22) = (a[0], a[1], a[2], a[4], a[5], a[7])
+        let (m00, m01, m02, m11, m12, m22) = (m[0], m[1], m[2], m[4], m[5], m[7])
         let det =
             m00 * (m11 * m22 - m12 * m12) - m01 * (m01 * m22 - m12 * m02)
             + m02 * (m01 * m12 - m11 * m02)
         let scale = max(abs(m00), abs(m11), abs(m22), 1e-30)
         if abs(det) < 1e-10 * scale * scale * scale { return nil }
-        let b = SIMD3(-a[3], -a[6], -a[8])
-        // Cramer's rule on the symmetric system.
+        let b = SIMD3(-m[3], -m[6], -t[0])
+        // Inverse of the symmetric 3×3 block by cofactors.
         let inv00 = (m11 * m22 - m12 * m12) / det
         let inv01 = (m02 * m12 - m01 * m22) / det
         let inv02 = (m01 * m12 - m02 * m11) / det
@@ -324,7 +336,9 @@ extension TriangleMesh {
         var faces = base.faces
         var faceAlive = [Bool](repeating: true, count: faces.count)
         var vertexFaces = [[Int32]](repeating: [], count: nv)
-        for (i, f) in faces.enumerated() { for k in 0..<3 { vertexFaces[Int(f[k])].append(Int32(i)) } }
+        for (i, f) in faces.enumerated() {
+            for k in 0..<3 { vertexFaces[Int(f[k])].append(Int32(i)) }
+        }
         var quadrics = [Quadric](repeating: Quadric(), count: nv)
         // Edge -> face count, to find boundary edges.
         var edgeFaces: [Int: Int] = [:]
@@ -364,19 +378,21 @@ extension TriangleMesh {
         var alive = [Bool](repeating: true, count: nv)
         var heap = CollapseHeap()
         func target(_ u: Int32, _ v: Int32) -> (SIMD3<Double>, Double) {
-            var q = quadrics[Int(u)]
-            q += quadrics[Int(v)]
+            let q = quadrics[Int(u)] + quadrics[Int(v)]
             let pu = pos[Int(u)]
             let pv = pos[Int(v)]
             var best = pu
             var bestCost = q.error(pu)
-            for p in [pv, (pu + pv) / 2] + (q.optimum().map { [$0] } ?? []) {
+            func consider(_ p: SIMD3<Double>) {
                 let c = q.error(p)
                 if c < bestCost {
                     best = p
                     bestCost = c
                 }
             }
+            consider(pv)
+            consider((pu + pv) / 2)
+            if let o = q.optimum() { consider(o) }
             return (best, max(bestCost, 0))
         }
         func pushEdge(_ u: Int32, _ v: Int32) {
@@ -387,11 +403,11 @@ extension TriangleMesh {
             pushEdge(Int32(key / nv), Int32(key % nv))
         }
 
-        func neighbours(_ u: Int32) -> Set<Int32> {
-            var s = Set<Int32>()
+        func neighbours(_ u: Int32) -> [Int32] {
+            var s: [Int32] = []
             for fi in vertexFaces[Int(u)] where faceAlive[Int(fi)] {
                 let f = faces[Int(fi)]
-                for k in 0..<3 where f[k] != u { s.insert(f[k]) }
+                for k in 0..<3 where f[k] != u && !s.contains(f[k]) { s.append(f[k]) }
             }
             return s
         }
@@ -407,16 +423,21 @@ extension TriangleMesh {
             let shared = fu.filter { fv.contains($0) }
             if shared.isEmpty { continue }
             // Link condition: the only common neighbours are the shared faces' third corners.
-            if neighbours(u).intersection(neighbours(v)).count != shared.count { continue }
+            let nu = neighbours(u)
+            if neighbours(v).filter({ nu.contains($0) }).count != shared.count { continue }
             let (p, _) = target(u, v)
             // Refuse collapses that flip or squash a surviving face.
             var ok = true
             for fi in fu + fv where !shared.contains(fi) {
                 let f = faces[Int(fi)]
-                let before = (0..<3).map { pos[Int(f[$0])] }
-                let after = (0..<3).map { f[$0] == u || f[$0] == v ? p : pos[Int(f[$0])] }
-                let n0 = cross(before[1] - before[0], before[2] - before[0])
-                let n1 = cross(after[1] - after[0], after[2] - after[0])
+                let b0 = pos[Int(f.x)]
+                let b1 = pos[Int(f.y)]
+                let b2 = pos[Int(f.z)]
+                let a0 = f.x == u || f.x == v ? p : b0
+                let a1 = f.y == u || f.y == v ? p : b1
+                let a2 = f.z == u || f.z == v ? p : b2
+                let n0 = cross(b1 - b0, b2 - b0)
+                let n1 = cross(a1 - a0, a2 - a0)
                 let l0 = (n0 * n0).sum().squareRoot()
                 let l1 = (n1 * n1).sum().squareRoot()
                 if (n0 * n1).sum() <= 0.2 * l0 * l1 || l1 <= 1e-12 * l0 {
@@ -425,13 +446,13 @@ extension TriangleMesh {
                 }
             }
             if !ok { continue }
-            if var c = colors {
+            if colors != nil {
                 let pu = pos[Int(u)]
                 let d = pos[Int(v)] - pu
                 let dd = (d * d).sum()
                 let t = dd > 0 ? Float(min(max(((p - pu) * d).sum() / dd, 0), 1)) : 0
-                c[Int(u)] = c[Int(u)] * (1 - t) + c[Int(v)] * t
-                colors = c
+                // In place: binding the optional to a local would copy the whole array.
+                colors![Int(u)] = colors![Int(u)] * (1 - t) + colors![Int(v)] * t
             }
             pos[Int(u)] = p
             quadrics[Int(u)] += quadrics[Int(v)]

@@ -34,12 +34,15 @@ enum GeometryBench {
         var cells: [(Double, Int)] = []
         for x in 0..<res {
             for y in 0..<res {
-                let dxy = (Double(x) + 0.5 - c) * (Double(x) + 0.5 - c)
+                let dxy =
+                    (Double(x) + 0.5 - c) * (Double(x) + 0.5 - c)
                     + (Double(y) + 0.5 - c) * (Double(y) + 0.5 - c)
                 if dxy > (radius + 3) * (radius + 3) { continue }
                 for z in 0..<res {
                     let d = (dxy + (Double(z) + 0.5 - c) * (Double(z) + 0.5 - c)).squareRoot()
-                    if abs(d - radius) < 3 { cells.append((abs(d - radius), (x * res + y) * res + z)) }
+                    if abs(d - radius) < 3 {
+                        cells.append((abs(d - radius), (x * res + y) * res + z))
+                    }
                 }
             }
         }
@@ -100,7 +103,8 @@ enum GeometryBench {
             return [
                 BenchResult(
                     name: "flexicubes-sparse-256-50k", value: t * 1000, unit: "ms",
-                    notes: "\(coords.count) cubes -> \(faces) faces, \(Parallel.threadCount) threads"),
+                    notes:
+                        "\(coords.count) cubes -> \(faces) faces, \(Parallel.threadCount) threads"),
                 BenchResult(
                     name: "flexicubes-sparse-256-50k-peak-rss", value: Double(peak) / 1e6,
                     unit: "MB",

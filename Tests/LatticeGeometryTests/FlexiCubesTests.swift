@@ -27,7 +27,8 @@ private func maxAbs(_ a: [Float], _ b: [Float]) -> Float {
         let res = try #require(config["resolution"] as? Int) * 4
         let extractor = SparseFeatures2Mesh(resolution: res, useColor: true)
         let results = try extractor(
-            coords: try file.tensor("output.out_coords"), feats: try file.tensor("output.raw_feats"))
+            coords: try file.tensor("output.out_coords"), feats: try file.tensor("output.raw_feats")
+        )
         for (b, r) in results.enumerated() {
             let p = "output.mesh.\(b)."
             let cvc = try file.tensor(p + "cube_verts_coords").toInts()
@@ -42,13 +43,18 @@ private func maxAbs(_ a: [Float], _ b: [Float]) -> Float {
             let myV = r.vertices.flatMap { [$0.x, $0.y, $0.z] }
             let myF = r.faces.flatMap { [Int($0.x), Int($0.y), Int($0.z)] }
             let myN = r.faceNormals.flatMap { [$0.x, $0.y, $0.z] }
-            #expect(myV.count == verts.count, "item \(b): \(myV.count / 3) vs \(verts.count / 3) vertices")
-            #expect(myF.count == faces.count, "item \(b): \(myF.count / 3) vs \(faces.count / 3) faces")
+            #expect(
+                myV.count == verts.count,
+                "item \(b): \(myV.count / 3) vs \(verts.count / 3) vertices")
+            #expect(
+                myF.count == faces.count, "item \(b): \(myF.count / 3) vs \(faces.count / 3) faces")
             let eV = maxAbs(myV, verts)
             let eC = maxAbs(r.vertexAttributes, attrs)
             let eN = maxAbs(myN, normals)
             let faceMismatch = zip(myF, faces).filter { $0 != $1 }.count
-            print("mesh \(b): V \(myV.count / 3) F \(myF.count / 3) |dv| \(eV) |dc| \(eC) |dn| \(eN) cubeAttr \(eAttr) faceMismatch \(faceMismatch)")
+            print(
+                "mesh \(b): V \(myV.count / 3) F \(myF.count / 3) |dv| \(eV) |dc| \(eC) |dn| \(eN) cubeAttr \(eAttr) faceMismatch \(faceMismatch)"
+            )
             #expect(eV < 1e-4)
             #expect(eC < 1e-4)
             #expect(faceMismatch == 0)
@@ -117,7 +123,8 @@ private func maxAbs(_ a: [Float], _ b: [Float]) -> Float {
         // Outward winding: normals point away from the centre.
         let normals = mesh.faceNormals
         let outward = zip(mesh.faces, normals).filter { f, nrm in
-            let p = (mesh.vertices[Int(f.x)] + mesh.vertices[Int(f.y)] + mesh.vertices[Int(f.z)]) / 3
+            let p =
+                (mesh.vertices[Int(f.x)] + mesh.vertices[Int(f.y)] + mesh.vertices[Int(f.z)]) / 3
             return ((p - SIMD3(repeating: c)) * nrm).sum() > 0
         }.count
         #expect(outward == mesh.faces.count)

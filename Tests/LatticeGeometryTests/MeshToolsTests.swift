@@ -37,7 +37,8 @@ func isClosedManifold(_ m: TriangleMesh) -> Bool {
     @Test func vertexNormalsAreRadial() throws {
         let m = try sphereMesh()
         let normals = m.computeVertexNormals()
-        let worst = zip(m.vertices, normals).map { v, n in (v * n).sum() / (v * v).sum().squareRoot() }
+        let worst =
+            zip(m.vertices, normals).map { v, n in (v * n).sum() / (v * v).sum().squareRoot() }
             .min() ?? 0
         #expect(worst > 0.97)
     }
@@ -75,7 +76,9 @@ func isClosedManifold(_ m: TriangleMesh) -> Bool {
         let m = TriangleMesh(
             vertices: [[0, 0, 0], [3, 0, 0], [0, 2, 0], [10, 0, 0], [11, 0, 0], [10, 2, 0]],
             faces: [[0, 1, 2], [3, 4, 5]],
-            vertexColors: [[0, 0, 0], [3, 0, 0], [0, 2, 0], [10, 0, 0], [11, 0, 0], [10, 2, 0]])
+            vertexColors: [
+                [0, 0, 0], [3, 0, 0], [0, 2, 0], [10, 0, 0], [11, 0, 0], [10, 2, 0],
+            ])
         var g1 = RandomGenerator(seed: 7)
         var g2 = RandomGenerator(seed: 7)
         let s = m.sampleSurface(count: 20000, generator: &g1)
@@ -87,7 +90,10 @@ func isClosedManifold(_ m: TriangleMesh) -> Bool {
         let colors = try! #require(s.colors)
         #expect(zip(s.points, colors).allSatisfy { length($0 - $1) < 1e-5 })
         // Points stay inside their triangle.
-        #expect(s.points.allSatisfy { p in p.x < 5 ? (p.x / 3 + p.y / 2 <= 1.0001) : (p.x - 10) + p.y / 2 <= 1.0001 })
+        #expect(
+            s.points.allSatisfy { p in
+                p.x < 5 ? (p.x / 3 + p.y / 2 <= 1.0001) : (p.x - 10) + p.y / 2 <= 1.0001
+            })
     }
 
     /// Decimating a ~10k-face sphere to 1000 faces keeps a closed genus-0 surface near the
