@@ -280,23 +280,44 @@ public struct FlexiCubes: Sendable {
             }
         }
         candidates.sort()
+        var unique: [Int] = []
+        unique.reserveCapacity(candidates.count / 2)
+        for key in candidates where unique.last != key { unique.append(key) }
+        // Corner lookups are read-only and run in parallel; missing corners of surface cubes
+        // are then added in candidate order, so vertex rows stay deterministic.
+        var candRows = [SIMD8<Int32>](repeating: .zero, count: unique.count)
+        var candBits = [UInt8](repeating: 0, count: unique.count)
+        do {
+            let lookup = grid.vertexIndex
+            let sdf = grid.sdf
+            let r1 = r + 1
+            candRows.withUnsafeMutableBufferPointer { rp in
+                candBits.withUnsafeMutableBufferPointer { bp in
+                    Parallel.forRange(unique.count, grain: 4096) { range in
+                        for j in range {
+                            let key = unique[j]
+                            let c = SIMD3(key / (r * r), (key / r) % r, key % r)
+                            var rows = SIMD8<Int32>(repeating: -1)
+                            var bits = 0
+                            for k in 0..<8 {
+                                let v = c &+ SIMD3(k & 1, (k >> 1) & 1, (k >> 2) & 1)
+                                let row = lookup.index((v.x * r1 + v.y) * r1 + v.z)
+                                rows[k] = row
+                                if row >= 0, sdf[Int(row)] < 0 { bits |= 1 << k }
+                            }
+                            rp[j] = rows
+                            bp[j] = UInt8(bits)
+                        }
+                    }
+                }
+            }
+        }
         var cubes: [SIMD3<Int32>] = []
         var cornerRows: [Int32] = []
         var cases: [UInt8] = []
-        var previous = -1
-        for key in candidates where key != previous {
-            previous = key
+        for (j, key) in unique.enumerated() where candBits[j] != 0 && candBits[j] != 255 {
             let c = SIMD3(key / (r * r), (key / r) % r, key % r)
-            var rows = SIMD8<Int32>(repeating: 0)
-            var bits = 0
-            for k in 0..<8 {
-                let o = FlexiCubesTables.corners[k]
-                let vk = grid.vertexKey(c.x + Int(o.x), c.y + Int(o.y), c.z + Int(o.z))
-                let row = grid.vertexIndex.get(vk) ?? -1
-                rows[k] = row
-                if row >= 0, grid.sdf[Int(row)] < 0 { bits |= 1 << k }
-            }
-            if bits == 0 || bits == 255 { continue }
+            var rows = candRows[j]
             for k in 0..<8 where rows[k] < 0 {
                 let o = FlexiCubesTables.corners[k]
                 rows[k] = grid.appendDefaultVertex(
@@ -304,7 +325,7 @@ public struct FlexiCubes: Sendable {
             }
             cubes.append(SIMD3(Int32(c.x), Int32(c.y), Int32(c.z)))
             for k in 0..<8 { cornerRows.append(rows[k]) }
-            cases.append(UInt8(bits))
+            cases.append(candBits[j])
         }
         let s = cubes.count
         var surfaceIndex = CoordHashMap(capacity: s)
@@ -363,43 +384,66 @@ public struct FlexiCubes: Sendable {
         let ownedEdge = [0, 8, 3]  // local edge at corner 0 along x, y, z
         let otherAxes = [[1, 2], [0, 2], [0, 1]]
         let localEdge = Self.localEdge
+        // One slot per (cube, axis), filled in parallel, then compacted in slot order.
+        var slotKey = [Int](repeating: -1, count: s * 3)
+        var slotQuad = [SIMD4<Int32>](repeating: .zero, count: s * 3)
+        var slotFlip = [Bool](repeating: false, count: s * 3)
+        do {
+            let surfaceLookup = surfaceIndex
+            let keys = grid.vertexKeys
+            let sdf = grid.sdf
+            slotKey.withUnsafeMutableBufferPointer { kp in
+                slotQuad.withUnsafeMutableBufferPointer { qp in
+                    slotFlip.withUnsafeMutableBufferPointer { fp in
+                        Parallel.forRange(s, grain: 2048) { range in
+                            for i in range {
+                                let c = SIMD3<Int>(truncatingIfNeeded: cubes[i])
+                                let bits = Int(cases[i])
+                                for axis in 0..<3 {
+                                    let other = otherAxes[axis]
+                                    let e = FlexiCubesTables.edges[ownedEdge[axis]]
+                                    guard (bits >> e.0) & 1 != (bits >> e.1) & 1 else { continue }
+                                    guard c[other[0]] >= 1, c[other[1]] >= 1 else { continue }
+                                    var q = SIMD4<Int32>.zero
+                                    var ok = true
+                                    var slot = 0
+                                    for ob in stride(from: 1, through: 0, by: -1) {
+                                        for od in stride(from: 1, through: 0, by: -1) {
+                                            var n = c
+                                            n[other[0]] -= ob
+                                            n[other[1]] -= od
+                                            // n >= 0 and n < extent hold by construction.
+                                            let row = surfaceLookup.index((n.x * r + n.y) * r + n.z)
+                                            if row < 0 {
+                                                ok = false
+                                                continue
+                                            }
+                                            q[slot] =
+                                                dualOfEdge[Int(row) * 12 + localEdge[axis][ob][od]]
+                                            slot += 1
+                                        }
+                                    }
+                                    // Every cube around a crossing edge is a surface cube.
+                                    guard ok else { continue }
+                                    let v0 = Int(cornerRows[i * 8 + e.0])
+                                    let v1 = Int(cornerRows[i * 8 + e.1])
+                                    kp[i * 3 + axis] = keys[v0] * vertexCount + keys[v1]
+                                    qp[i * 3 + axis] = q
+                                    fp[i * 3 + axis] = sdf[v0] > 0
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         var quadKeys: [Int] = []
         var quadRows: [SIMD4<Int32>] = []
         var quadFlip: [Bool] = []
-        for i in 0..<s {
-            let c = SIMD3<Int>(truncatingIfNeeded: cubes[i])
-            let bits = Int(cases[i])
-            for axis in 0..<3 {
-                let other = otherAxes[axis]
-                let e = FlexiCubesTables.edges[ownedEdge[axis]]
-                guard (bits >> e.0) & 1 != (bits >> e.1) & 1 else { continue }
-                guard c[other[0]] >= 1, c[other[1]] >= 1 else { continue }
-                var q = SIMD4<Int32>.zero
-                var ok = true
-                var slot = 0
-                for ob in stride(from: 1, through: 0, by: -1) {
-                    for od in stride(from: 1, through: 0, by: -1) {
-                        var n = c
-                        n[other[0]] -= ob
-                        n[other[1]] -= od
-                        let row = surfaceRow(n)
-                        if row < 0 {
-                            ok = false
-                            continue
-                        }
-                        q[slot] = dualOfEdge[Int(row) * 12 + localEdge[axis][ob][od]]
-                        slot += 1
-                    }
-                }
-                // Every cube around a crossing edge is a surface cube; guard anyway.
-                guard ok else { continue }
-                let v0 = cornerRows[i * 8 + e.0]
-                let v1 = cornerRows[i * 8 + e.1]
-                quadKeys.append(
-                    grid.vertexKeys[Int(v0)] * vertexCount + grid.vertexKeys[Int(v1)])
-                quadRows.append(q)
-                quadFlip.append(grid.sdf[Int(v0)] > 0)
-            }
+        for j in 0..<(s * 3) where slotKey[j] >= 0 {
+            quadKeys.append(slotKey[j])
+            quadRows.append(slotQuad[j])
+            quadFlip.append(slotFlip[j])
         }
         let order = quadKeys.indices.sorted { quadKeys[$0] < quadKeys[$1] }
         var quads: [SIMD4<Int32>] = []
