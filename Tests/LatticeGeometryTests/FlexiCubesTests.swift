@@ -16,7 +16,8 @@ private func maxAbs(_ a: [Float], _ b: [Float]) -> Float {
     /// The extractor alone on the decoder's stored raw output, compared in upstream order.
     /// Tolerances: the metadata's 1e-4 for vertices/attributes (fp32 tanh/sigmoid/division
     /// ulps only); topology (faces, cube vertex coords) exact; face normals 1e-3 because a
-    /// normal of a small triangle amplifies 1e-7 vertex noise by 1/edge length.
+    /// normal of a small triangle amplifies 1e-7 vertex noise by 1/edge length (measured: a
+    /// face with a 5.5e-5 edge turns 4.5e-8 of vertex difference into 5.2e-4).
     @Test func meshDecoderFixture() throws {
         let file = try SafetensorsFile(
             url: fixturesDir.appendingPathComponent("slat_vae__mesh_decoder_swin4.safetensors"))
@@ -55,6 +56,20 @@ private func maxAbs(_ a: [Float], _ b: [Float]) -> Float {
             print(
                 "mesh \(b): V \(myV.count / 3) F \(myF.count / 3) |dv| \(eV) |dc| \(eC) |dn| \(eN) cubeAttr \(eAttr) faceMismatch \(faceMismatch)"
             )
+            // Where the normals differ most: a near-degenerate face amplifies vertex ulps.
+            var errs: [Float] = []
+            for i in r.faces.indices {
+                let ref = SIMD3(normals[3 * i], normals[3 * i + 1], normals[3 * i + 2])
+                errs.append(length(r.faceNormals[i] - ref))
+            }
+            if let worst = errs.indices.max(by: { errs[$0] < errs[$1] }) {
+                let f = r.faces[worst]
+                let p0 = r.vertices[Int(f.x)]
+                let p1 = r.vertices[Int(f.y)]
+                let p2 = r.vertices[Int(f.z)]
+                let shortest = min(length(p1 - p0), length(p2 - p1), length(p0 - p2))
+                print("mesh \(b): worst normal face \(worst), shortest edge \(shortest)")
+            }
             #expect(eV < 1e-4)
             #expect(eC < 1e-4)
             #expect(faceMismatch == 0)
