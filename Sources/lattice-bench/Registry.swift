@@ -17,4 +17,5 @@ let allBenchmarks: [Benchmark] = [
     SparseBench.benchmarks,
     FlowBench.benchmarks,
     SLatVAEBench.benchmarks,
+    GeometryBench.benchmarks,
 ].flatMap { $0 }
