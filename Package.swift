@@ -90,6 +90,8 @@ let package = Package(
             dependencies: ["LatticeTraining", "LatticeTestSupport"]),
         .testTarget(
             name: "LatticeRenderTests",
-            dependencies: ["LatticeGeometry", "LatticeRender", "LatticeFixtures"]),
+            dependencies: [
+                "LatticeGeometry", "LatticeRender", "LatticeFixtures", "LatticeTestSupport",
+            ]),
     ]
 )

@@ -243,10 +243,51 @@ public struct FixtureRunner: Sendable {
                 name: name, status: .failed, maxAbsError: nil, tolerance: tol, violations: 0,
                 detail: "\(error)")
         }
+        if name.hasSuffix("ply_bytes"), info.dtype == .U8,
+            let floatTol = fixture.tolerances.resolve(name, dtype: .F32)
+        {
+            return comparePLYBytes(
+                name: name, computed.fixtureDoubles(), reference, floatTol, bytesTol: tol)
+        }
         let (maxErr, violations) = compare(computed.fixtureDoubles(), reference, tol.tolerance)
         return OutputCheck(
             name: name, status: violations == 0 ? .passed : .failed, maxAbsError: maxErr,
             tolerance: tol, violations: violations, detail: nil)
+    }
+
+    /// Binary PLY bytes (`*ply_bytes`): the fixtures ask for the header byte-exact and the
+    /// float32 payload within the float tolerance, since float bytes differ at the last ulp.
+    static func comparePLYBytes(
+        name: String, _ a: [Double], _ b: [Double], _ floatTol: ResolvedTolerance,
+        bytesTol: ResolvedTolerance
+    ) -> OutputCheck {
+        let marker = Array("end_header\n".utf8).map(Double.init)
+        func headerEnd(_ v: [Double]) -> Int? {
+            guard v.count >= marker.count else { return nil }
+            for i in 0...(v.count - marker.count) where Array(v[i..<(i + marker.count)]) == marker {
+                return i + marker.count
+            }
+            return nil
+        }
+        guard let ha = headerEnd(a), let hb = headerEnd(b), ha == hb, a[..<ha] == b[..<hb],
+            (a.count - ha) % 4 == 0
+        else {
+            let (maxErr, bad) = compare(a, b, .exact)
+            return OutputCheck(
+                name: name, status: bad == 0 ? .passed : .failed, maxAbsError: maxErr,
+                tolerance: bytesTol, violations: bad, detail: "PLY headers differ")
+        }
+        func floats(_ v: [Double]) -> [Double] {
+            stride(from: ha, to: v.count, by: 4).map { i in
+                let bits = (0..<4).reduce(UInt32(0)) { $0 | UInt32(v[i + $1]) << (8 * $1) }
+                return Double(Float(bitPattern: bits))
+            }
+        }
+        let (maxErr, bad) = compare(floats(a), floats(b), floatTol.tolerance)
+        return OutputCheck(
+            name: name, status: bad == 0 ? .passed : .failed, maxAbsError: maxErr,
+            tolerance: floatTol, violations: bad,
+            detail: "header exact; float32 payload compared as floats")
     }
 
     /// max |a - b| and the number of elements beyond `tolerance`. Equal values (infinities

@@ -13,6 +13,8 @@ let allBenchmarks: [Benchmark] = [
     SafetensorsBench.benchmarks,
     ModelsBench.benchmarks,
     RenderBench.benchmarks,
+    MeshBench.benchmarks,
     SparseBench.benchmarks,
     FlowBench.benchmarks,
+    SLatVAEBench.benchmarks,
 ].flatMap { $0 }

@@ -1,6 +1,9 @@
-// `lattice inspect`: lists a safetensors file's tensors and metadata.
+// `lattice inspect`: lists a safetensors file's tensors and metadata, and says which model the
+// tensors fit (verified against the `{"name","args"}` JSON beside the file when there is one).
 import ArgumentParser
 import Foundation
+import LatticeModels
+import LatticePipelines
 import LatticeTensor
 
 struct Inspect: ParsableCommand {
@@ -10,6 +13,13 @@ struct Inspect: ParsableCommand {
 
     @Argument(help: "A .safetensors file.")
     var file: String
+
+    @Option(
+        help: """
+            The model's {"name","args"} JSON to verify the tensors against (default: the .json \
+            beside the file, as in upstream ckpts/ folders).
+            """)
+    var config: String?
 
     func run() throws {
         let st: SafetensorsFile
@@ -38,5 +48,23 @@ struct Inspect: ParsableCommand {
             print("metadata:")
             for (k, v) in st.metadata.sorted(by: { $0.key < $1.key }) { print("  \(k): \(v)") }
         }
+        let jsonPath =
+            config ?? (file.hasSuffix(".safetensors") ? String(file.dropLast(12)) + ".json" : "")
+        var descriptor: ModelDescriptor?
+        if FileManager.default.fileExists(atPath: jsonPath) {
+            do {
+                descriptor = try ModelDescriptor(contentsOf: URL(fileURLWithPath: jsonPath))
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        } else if let config {
+            FileHandle.standardError.write(Data("error: \(config): no such file\n".utf8))
+            throw ExitCode(2)
+        }
+        let fit = ModelFit.check(st, descriptor: descriptor)
+        print("model:")
+        for line in fit.lines { print("  \(line)") }
+        if descriptor != nil && !fit.verified { throw ExitCode(1) }
     }
 }

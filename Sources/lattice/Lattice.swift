@@ -7,5 +7,5 @@ struct Lattice: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lattice",
         abstract: "Swift-native 3D generation and reconstruction (TRELLIS, ReconViaGen, VIST3A).",
-        subcommands: [CheckFixture.self, Inspect.self])
+        subcommands: [CheckFixture.self, Inspect.self, Train.self, DataCommand.self])
 }

@@ -99,9 +99,10 @@ private func denseReference(_ x: SparseTensor, weight: Tensor, bias: Tensor, res
     }
 
     /// The dispatched indirect-GEMM kernel (AVX-512 where available) against its portable loop,
-    /// with column tails (12, 70), several 64-column blocks (130) and pair counts that are not
-    /// multiples of the 6-row tile. Tolerance 1e-4: k ≤ 40 O(1) products summed in another order.
-    @Test(arguments: [(9, 12, 13), (40, 64, 61), (17, 70, 6), (5, 130, 29)])
+    /// with column tails (12, 70, 40), several 64-column blocks (130), pair counts that are not
+    /// multiples of the 6-row tile, and enough pairs (100) for the AVX2 kernel's prefetch of
+    /// the next block. Tolerance 1e-4: k ≤ 40 O(1) products summed in another order.
+    @Test(arguments: [(9, 12, 13), (40, 64, 61), (17, 70, 6), (5, 130, 29), (23, 40, 100)])
     func indirectGemmMatchesPortableLoop(k: Int, n: Int, pairs: Int) {
         var g = RandomGenerator(seed: UInt64(k * n))
         let rows = 50
@@ -202,6 +203,36 @@ private func denseReference(_ x: SparseTensor, weight: Tensor, bias: Tensor, res
         let viaW = zip(w.toFloats(), gw).reduce(0.0) { $0 + Double($1.0 * $1.1) }
         #expect(abs(lhs - viaX) <= 1e-3 * max(1, abs(lhs)))
         #expect(abs(lhs - viaW) <= 1e-3 * max(1, abs(lhs)))
+    }
+
+    /// The chunked weight-gradient kernel against a per-pair loop, on a set with more pairs per
+    /// offset than one gather chunk (and odd channel counts for the tile product's tails).
+    /// Tolerance 1e-3 relative to the largest entry: ~1e3 O(1) products summed in another order.
+    @Test func weightGradientMatchesPairLoop() throws {
+        var g = RandomGenerator(seed: 18)
+        let x = try randomSparse(counts: [1700, 600], res: 14, channels: 11, generator: &g)
+        let (cin, cout) = (11, 13)
+        let map = x.neighbourMap()
+        #expect(map.inputs[SubmConvKernels.centre].count > SubmConvKernels.gradientChunk)
+        let xf = x.feats.contiguous()
+        let gy = Tensor.randn([x.count, cout], generator: &g)
+        let gw = Tensor(zeros: [cout, 3, 3, 3, cin])
+        SubmConvKernels.weightGradient(
+            gy: gy.floats, x: xf.floats, gw: gw.floats, cin: cin, cout: cout, map: map)
+        let xs = xf.toFloats()
+        let gs = gy.toFloats()
+        var ref = [Float](repeating: 0, count: cout * 27 * cin)
+        for k in 0..<27 {
+            for (i, o) in zip(map.inputs[k], map.outputs[k]) {
+                for a in 0..<cout {
+                    for c in 0..<cin {
+                        ref[(a * 27 + k) * cin + c] += gs[Int(o) * cout + a] * xs[Int(i) * cin + c]
+                    }
+                }
+            }
+        }
+        let scale = ref.reduce(Float(1)) { max($0, abs($1)) }
+        #expect(maxAbsDiff(gw.toFloats(), ref) < 1e-3 * scale)
     }
 
     /// A channel mismatch or a malformed weight is a LatticeError, not a crash.

@@ -93,6 +93,8 @@ public final class SparseStructureFlowModel: Module, @unchecked Sendable {
         public var shareMod = false
         public var qkRmsNorm = false
         public var qkRmsNormCross = false
+        /// Upstream's gradient-checkpointing switch; memory only, the math is unchanged.
+        public var useCheckpoint = false
 
         enum CodingKeys: String, CodingKey {
             case resolution
@@ -110,6 +112,7 @@ public final class SparseStructureFlowModel: Module, @unchecked Sendable {
             case shareMod = "share_mod"
             case qkRmsNorm = "qk_rms_norm"
             case qkRmsNormCross = "qk_rms_norm_cross"
+            case useCheckpoint = "use_checkpoint"
         }
 
         public init(from decoder: Decoder) throws {
@@ -129,6 +132,7 @@ public final class SparseStructureFlowModel: Module, @unchecked Sendable {
             shareMod = try c.decodeIfPresent(Bool.self, forKey: .shareMod) ?? false
             qkRmsNorm = try c.decodeIfPresent(Bool.self, forKey: .qkRmsNorm) ?? false
             qkRmsNormCross = try c.decodeIfPresent(Bool.self, forKey: .qkRmsNormCross) ?? false
+            useCheckpoint = try c.decodeIfPresent(Bool.self, forKey: .useCheckpoint) ?? false
         }
     }
 

@@ -104,6 +104,8 @@ extension TRELLIS {
         public var numResBlocksMiddle = 2
         public var normType = "layer"
         public var useFp16 = false
+        /// Upstream's gradient-checkpointing switch; memory only, the math is unchanged.
+        public var useCheckpoint = false
 
         enum CodingKeys: String, CodingKey {
             case inChannels = "in_channels"
@@ -114,10 +116,12 @@ extension TRELLIS {
             case numResBlocksMiddle = "num_res_blocks_middle"
             case normType = "norm_type"
             case useFp16 = "use_fp16"
+            case useCheckpoint = "use_checkpoint"
         }
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
+            useCheckpoint = try c.decodeIfPresent(Bool.self, forKey: .useCheckpoint) ?? false
             inChannels = try c.decodeIfPresent(Int.self, forKey: .inChannels)
             outChannels = try c.decodeIfPresent(Int.self, forKey: .outChannels)
             latentChannels = try c.decode(Int.self, forKey: .latentChannels)

@@ -53,13 +53,15 @@ public struct FlowEulerSampler: Sendable {
 
     /// Runs the sampler from `noise`; `cond` and `negCond` with batch 1 are repeated to the
     /// noise batch. With `multiImage`, `cond` holds K images' conditions along axis 0 (each used
-    /// with batch 1). `onStep` sees every step as it finishes. Returns the final sample.
+    /// with batch 1). `batchSize` overrides the batch read from `noise.shape[0]` (sparse latents
+    /// pass their feats [N, C] as `noise` with batch 1). `onStep` sees every step as it finishes.
+    /// Returns the final sample.
     public func sample(
         model: FlowModel, noise: Tensor, cond: Tensor, negCond: Tensor? = nil, steps: Int,
         rescaleT: Double = 1, guidance: Guidance? = nil, multiImage: MultiImageMode? = nil,
-        onStep: ((Step) -> Void)? = nil
+        batchSize: Int? = nil, onStep: ((Step) -> Void)? = nil
     ) -> Tensor {
-        let batch = noise.shape[0]
+        let batch = batchSize ?? noise.shape[0]
         func repeated(_ c: Tensor) -> Tensor {
             c.shape[0] == batch || c.shape[0] != 1
                 ? c : c.expand([batch] + Array(c.shape.dropFirst())).contiguous()

@@ -39,7 +39,7 @@ struct AttentionSlice {
 enum AttentionKernels {
     /// Query rows per forward work item (one query block of attention.c; multiples of 16 keep
     /// the transposed score tiles on full-width micro-kernels).
-    static let forwardRows = 128
+    static let forwardRows = 256
     /// Keys per tile in attention.c (key groups of the backward pass are multiples of it).
     static let keyTile = 64
 

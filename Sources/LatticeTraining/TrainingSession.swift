@@ -1,0 +1,134 @@
+// Builds a Trainer from a TrainingConfig: the models named in "models" (initialised as
+// upstream from the run's seed), the dataset, and the objective named in "trainer".
+import Foundation
+import LatticeModels
+import LatticeNN
+import LatticeTensor
+
+/// Config -> ready-to-run Trainer.
+public enum TrainingSession {
+    /// A trainer for `config`. The SS VAE reads its voxels from `dataset.args.roots` (relative
+    /// paths resolve against `baseDirectory`) or generates procedural shapes. Flow trainers
+    /// need `latents` and `condition` sources (see `ImageConditionedFlowMatchingCFGTrainer`).
+    public static func make(
+        _ config: TrainingConfig, baseDirectory: URL? = nil,
+        flowData: (
+            count: Int, latents: ([Int]) throws -> Tensor, condition: ([Int]) throws -> Tensor
+        )? =
+            nil
+    ) throws -> Trainer {
+        let args = config.trainer.args
+        let options = try args.options()
+        var generator = RandomGenerator(seed: splitMix(options.seed ^ 0x1417))
+        switch config.trainer.name {
+        case "SparseStructureVaeTrainer":
+            guard case .sparseStructureEncoder(let ec)? = config.models["encoder"]?.args,
+                case .sparseStructureDecoder(let dc)? = config.models["decoder"]?.args
+            else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "models: SparseStructureVaeTrainer needs 'encoder' (SparseStructureEncoder) "
+                        + "and 'decoder' (SparseStructureDecoder)")
+            }
+            try checkOnly(config, ["encoder", "decoder"])
+            let encoder = try SparseStructureEncoder(ec)
+            let decoder = try SparseStructureDecoder(dc)
+            SparseStructureVaeTrainer.initialize(encoder, generator: &generator)
+            SparseStructureVaeTrainer.initialize(decoder, generator: &generator)
+            guard
+                let lossType = SparseStructureVaeTrainer.LossType(rawValue: args.lossType ?? "bce")
+            else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "trainer.args.loss_type: '\(args.lossType ?? "")' (expected bce, l1 or dice)")
+            }
+            let data = try voxelDataset(config.dataset, baseDirectory: baseDirectory)
+            let objective = SparseStructureVaeTrainer(
+                encoder: encoder, decoder: decoder, data: data, lossType: lossType,
+                lambdaKL: Float(args.lambdaKl ?? 1e-6))
+            return try Trainer(objective: objective, options: options)
+        case "FlowMatchingCFGTrainer", "ImageConditionedFlowMatchingCFGTrainer":
+            guard case .sparseStructureFlow(let fc)? = config.models["denoiser"]?.args else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "models: \(config.trainer.name) needs 'denoiser' (SparseStructureFlowModel)")
+            }
+            try checkOnly(config, ["denoiser"])
+            guard let flowData else {
+                throw LatticeError(
+                    .unsupported,
+                    "dataset '\(config.dataset.name)': flow training needs encoded SS latents and "
+                        + "image conditions, which the CLI cannot produce yet (use the library "
+                        + "API with latent and condition sources)")
+            }
+            let denoiser = try SparseStructureFlowModel(fc)
+            ImageConditionedFlowMatchingCFGTrainer.initialize(denoiser, generator: &generator)
+            let objective = ImageConditionedFlowMatchingCFGTrainer(
+                denoiser: denoiser, datasetCount: flowData.count,
+                sigmaMin: Float(args.sigmaMin ?? 1e-5), pUncond: Float(args.pUncond ?? 0.1),
+                tSchedule: try timeSchedule(args.tSchedule), latents: flowData.latents,
+                condition: flowData.condition)
+            return try Trainer(objective: objective, options: options)
+        default:
+            throw LatticeError(
+                .unsupported,
+                "trainer.name: '\(config.trainer.name)' (supported: SparseStructureVaeTrainer, "
+                    + "FlowMatchingCFGTrainer, ImageConditionedFlowMatchingCFGTrainer)")
+        }
+    }
+
+    /// The flow `t_schedule` (upstream default: logitNormal mean 0, std 1).
+    public static func timeSchedule(_ spec: NamedArgs?)
+        throws -> ImageConditionedFlowMatchingCFGTrainer.TimeSchedule
+    {
+        guard let spec else { return .logitNormal(mean: 0, std: 1) }
+        switch spec.name {
+        case "uniform":
+            try spec.check(known: [], context: "trainer.args.t_schedule")
+            return .uniform
+        case "logitNormal":
+            try spec.check(known: ["mean", "std"], context: "trainer.args.t_schedule")
+            return .logitNormal(
+                mean: Float(spec.args["mean"] ?? 0), std: Float(spec.args["std"] ?? 1))
+        default:
+            throw LatticeError(
+                .unsupported,
+                "trainer.args.t_schedule: '\(spec.name)' (supported: uniform, logitNormal)")
+        }
+    }
+
+    static func voxelDataset(_ spec: DatasetSpec, baseDirectory: URL?) throws -> VoxelDataset {
+        guard spec.name == "SparseStructure" else {
+            throw LatticeError(
+                .unsupported,
+                "dataset.name: '\(spec.name)' for the SS VAE (supported: SparseStructure)")
+        }
+        let resolution = spec.args.resolution ?? 64
+        if let roots = spec.args.roots {
+            let url =
+                roots.hasPrefix("/") || baseDirectory == nil
+                ? URL(fileURLWithPath: roots)
+                : URL(fileURLWithPath: roots, relativeTo: baseDirectory).standardizedFileURL
+            let data = try FolderVoxelDataset(root: url)
+            guard data.resolution == resolution else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "dataset.args.resolution is \(resolution) but \(url.path) holds "
+                        + "\(data.resolution)³ voxels")
+            }
+            return data
+        }
+        return ProceduralVoxelDataset(
+            shapes: ProceduralShapes(seed: spec.args.proceduralSeed ?? 0),
+            count: spec.args.proceduralCount ?? 1000, resolution: resolution)
+    }
+
+    private static func checkOnly(_ config: TrainingConfig, _ names: [String]) throws {
+        for name in config.models.keys.sorted() where !names.contains(name) {
+            throw LatticeError(
+                .invalidConfig,
+                "models: unexpected model '\(name)' for \(config.trainer.name) (expects "
+                    + "\(names.joined(separator: ", ")))")
+        }
+    }
+}

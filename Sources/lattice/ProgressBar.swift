@@ -1,0 +1,53 @@
+// A terminal progress bar for long stages: steps, rate and ETA on stderr. On a terminal it
+// redraws one line; otherwise (logs, CI) it prints a line at most every few seconds.
+import Foundation
+
+/// Draws `label [#####.....] i/n  r steps/s  ETA t` for a loop of known length.
+final class ProgressBar {
+    let label: String
+    let total: Int
+    let start = Date()
+    var lastPrint = Date.distantPast
+    let isTerminal = isatty(STDERR_FILENO) != 0
+
+    init(_ label: String, total: Int) {
+        self.label = label
+        self.total = max(total, 1)
+    }
+
+    /// Reports that `done` of `total` steps are finished; `note` is shown after the counts (e.g. a
+    /// loss); `rate` and `eta` override the ones measured from this bar's start (resumed runs).
+    func update(
+        _ done: Int, note: String = "", rate measuredRate: Double? = nil,
+        eta etaOverride: Double? = nil
+    ) {
+        let now = Date()
+        let finished = done >= total
+        guard finished || now.timeIntervalSince(lastPrint) >= (isTerminal ? 0.1 : 5) else {
+            return
+        }
+        lastPrint = now
+        let elapsed = now.timeIntervalSince(start)
+        let rate = measuredRate ?? (elapsed > 0 ? Double(done) / elapsed : 0)
+        var eta = etaOverride ?? (rate > 0 ? Double(total - done) / rate : 0)
+        if !eta.isFinite { eta = 0 }
+        let width = 24
+        let filled = min(width, done * width / total)
+        let bar =
+            String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let rateText =
+            rate >= 1
+            ? String(format: "%.2f steps/s", rate)
+            : String(format: "%.1f s/step", rate > 0 ? 1 / rate : 0)
+        let line =
+            "\(label) [\(bar)] \(done)/\(total)  \(note.isEmpty ? "" : note + "  ")\(rateText)  "
+            + (finished ? "done in \(Self.duration(elapsed))" : "ETA \(Self.duration(eta))")
+        let text = isTerminal ? "\r\u{1B}[K" + line + (finished ? "\n" : "") : line + "\n"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// `1m05s`, `12.3s`.
+    static func duration(_ s: Double) -> String {
+        s >= 60 ? String(format: "%dm%02ds", Int(s) / 60, Int(s) % 60) : String(format: "%.1fs", s)
+    }
+}

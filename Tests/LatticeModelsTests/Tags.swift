@@ -1,0 +1,7 @@
+// Test tags shared by the LatticeModels test suites.
+import Testing
+
+extension Tag {
+    /// Full-size model runs (tens of seconds in release); run with LATTICE_SLOW=1.
+    @Tag static var slow: Tag
+}

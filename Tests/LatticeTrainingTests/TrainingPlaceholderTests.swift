@@ -1,3 +1,0 @@
-// Training tests live here (trainers, resume, datasets).
-import LatticeTraining
-import Testing
