@@ -41,12 +41,12 @@ import Testing
         let c = a.coords.toInts()
         #expect(c.allSatisfy { $0 >= 0 && $0 < 16 })
         #expect(a.slat.feats.shape == [a.coords.shape[0], 8])
-        #expect(a.slat.feats.toFloats().allSatisfy(\.isFinite))
+        #expect(a.slat.feats.toFloats().allSatisfy { $0.isFinite })
         let gaussians = try #require(a.assets.gaussians.first)
         #expect(gaussians.count == 4 * a.coords.shape[0])  // num_gaussians 4 per voxel
         let mesh = try #require(a.assets.meshFeatures)
         #expect(mesh.count == 64 * a.coords.shape[0] && a.assets.meshResolution == 64)
-        #expect(mesh.feats.toFloats().allSatisfy(\.isFinite))
+        #expect(mesh.feats.toFloats().allSatisfy { $0.isFinite })
         // Determinism: the same seed reproduces the latent bit for bit.
         let b = try Self.run(root, seed: 1)
         #expect(b.slat.feats.toFloats() == a.slat.feats.toFloats())
