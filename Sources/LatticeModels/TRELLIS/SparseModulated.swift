@@ -6,14 +6,16 @@ import LatticeSparse
 import LatticeTensor
 
 /// The six adaLN vectors `[B, C]` in upstream chunk order: shift_msa, scale_msa, gate_msa,
-/// shift_mlp, scale_mlp, gate_mlp, each expanded to one row per site `[N, C]`.
+/// shift_mlp, scale_mlp, gate_mlp, each expanded to one row per site `[N, C]` (or left `[1, C]`
+/// to broadcast when there is a single item).
 func sparseModulation(_ x: SparseTensor, _ m: Tensor, channels c: Int) -> [Tensor] {
     precondition(
         m.rank == 2 && m.shape[0] == x.batchSize && m.shape[1] == 6 * c,
         "adaLN modulation \(m.shape) must be [B=\(x.batchSize), \(6 * c)]")
-    let rows = x.batchIndex  // [N]
+    // One item: [1, C] rows broadcast over the sites with no [N, 6C] copy.
+    if x.batchSize == 1 { return (0..<6).map { m.slice(1, $0 * c, ($0 + 1) * c) } }  // 6 x [1, C]
     // One gather of all six chunks, then column views: [N, 6C].
-    let all = m.indexSelect(axis: 0, index: rows)
+    let all = m.indexSelect(axis: 0, index: x.batchIndex)
     return (0..<6).map { all.slice(1, $0 * c, ($0 + 1) * c) }  // 6 x [N, C]
 }
 

@@ -73,8 +73,8 @@ public final class SparseResBlock3d: Module, @unchecked Sendable {
         var input = x
         if downsample { input = sparseDownsample(x, factor: 2) }
         if upsample { input = try sparseUpsample(x, factor: 2) }
-        let rows = input.batchIndex  // [N']
-        let mod = embOut.indexSelect(axis: 0, index: rows)  // [N', 2 out]
+        // Per-item rows [N', 2 out]; a single item's [1, 2 out] broadcasts as is.
+        let mod = x.batchSize == 1 ? embOut : embOut.indexSelect(axis: 0, index: input.batchIndex)
         let scale = mod.slice(1, 0, outChannels)
         let shift = mod.slice(1, outChannels, 2 * outChannels)
         var h = try conv1(input.replacing(feats: norm1(input.feats).silu()))
