@@ -214,7 +214,9 @@ public struct FixtureRunner: Sendable {
                 name: name, status: .failed, maxAbsError: nil, tolerance: nil, violations: 0,
                 detail: "not in the file")
         }
-        let tol = fixture.tolerances.resolve(name, dtype: info.dtype)
+        let tol =
+            ToleranceOverride.resolve(case: fixture.name, output: name)
+            ?? fixture.tolerances.resolve(name, dtype: info.dtype)
         guard let computed else {
             if Fixture.isOptional(name) {
                 return OutputCheck(

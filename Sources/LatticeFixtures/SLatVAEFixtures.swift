@@ -108,9 +108,11 @@ public enum SLatVAEFixtures {
         return (out, y, model.meshResolution)
     }
 
-    /// `SLatMeshDecoder`, network outputs only (`mesh.*` are left to the mesh-extraction port).
+    /// `SLatMeshDecoder` and `SparseFeatures2Mesh`: network outputs plus `mesh.<b>.*`.
     @Sendable public static func meshDecoder(_ f: Fixture) throws -> [String: any FixtureValue] {
-        try meshDecoderNetwork(f).outputs
+        let (outputs, feats, _) = try meshDecoderNetwork(f)
+        let meshes = try MeshFixtures.extractor(f)(coords: feats.coords, feats: feats.feats)
+        return outputs.merging(MeshFixtures.outputs(meshes)) { a, _ in a }
     }
 
     /// `SparseSubdivideBlock3d(channels, resolution, out_channels, num_groups)`.

@@ -84,6 +84,29 @@ public struct ResolvedTolerance: Sendable, Equatable {
     public let source: String
 }
 
+/// The few outputs whose fixture tolerance text cannot apply as written, each with the reason.
+/// Reports show the reason as the tolerance's source, so an override is never silent.
+public enum ToleranceOverride {
+    /// (case-name prefix, output glob, tolerance, reason).
+    static let entries: [(String, String, Tolerance, String)] = [
+        (
+            "slat_vae__mesh_decoder", "mesh.*.face_normal", .absolute(1e-3),
+            "override: a face normal is normalize(cross(e1, e2)); on the slivers FlexiCubes makes "
+                + "(edges ~5e-5 of the unit cube) the 1e-7 vertex rounding the case allows turns "
+                + "into ~5e-4 of normal, so the vertex tolerance x edge-length conditioning gives 1e-3"
+        )
+    ]
+
+    /// The override for `output` of case `name`, if any.
+    public static func resolve(case name: String, output: String) -> ResolvedTolerance? {
+        for (prefix, glob, tolerance, reason) in entries
+        where name.hasPrefix(prefix) && ToleranceTable.glob(glob, matches: output) {
+            return ResolvedTolerance(tolerance: tolerance, source: reason)
+        }
+        return nil
+    }
+}
+
 /// The `tolerance` field of a fixture, resolved per output name.
 ///
 /// Object form: keys are output names or globs (`dbg_*`, `pred_x_t.*`; `*` also crosses dots),

@@ -8,6 +8,7 @@ struct Lattice: ParsableCommand {
         commandName: "lattice",
         abstract: "Swift-native 3D generation and reconstruction (TRELLIS, ReconViaGen, VIST3A).",
         subcommands: [
-            CheckFixture.self, Generate.self, Inspect.self, Info.self, Convert.self, Train.self, DataCommand.self,
+            CheckFixture.self, Generate.self, Inspect.self, Info.self, Convert.self,
+            RandomModel.self, Train.self, DataCommand.self,
         ])
 }

@@ -1,6 +1,7 @@
 // The staged TRELLIS pipeline end to end on a tiny random model folder: every stage runs from
 // files in the upstream layout, shapes chain correctly, and the same seed gives the same bits.
 import Foundation
+import LatticeIO
 import LatticeModels
 import LatticePipelines
 import LatticeRender
@@ -68,5 +69,73 @@ import Testing
                 generator: &g)
         }
         #expect(error?.message.contains("slat_flow_model") == true)
+    }
+}
+
+/// `lattice generate`'s library entry point on the tiny random folder writes files that reload.
+@Suite struct GenerateTests {
+    /// A 40×40 RGBA image: an opaque disc on transparent black.
+    static func discImage(at url: URL) throws {
+        var img = RasterImage(width: 40, height: 40, channels: 4)
+        for y in 0..<40 {
+            for x in 0..<40 {
+                let inside = (x - 20) * (x - 20) + (y - 18) * (y - 18) < 150
+                img[x, y, 0] = 0.8
+                img[x, y, 1] = Float(x) / 40
+                img[x, y, 2] = 0.2
+                img[x, y, 3] = inside ? 1 : 0
+            }
+        }
+        try writePNG(img, to: url)
+    }
+
+    @Test func tinyGenerateWritesValidGLBAndPLY() throws {
+        let root = try TrellisPipelineTests.tinyFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let image = root.appendingPathComponent("disc.png")
+        try Self.discImage(at: image)
+        var request = GenerateRequest(
+            modelFolder: root, outputDirectory: root.appendingPathComponent("out"))
+        request.images = [image]
+        request.seed = 3
+        request.sparseStructureParams = .init(steps: 2)
+        request.slatParams = .init(steps: 2)
+        request.formats = [.glb, .ply, .video]
+        request.videoFrames = 3
+        request.videoResolution = 48
+        let pipeline = TrellisPipeline(folder: try ModelFolder(root: root))
+        let result = try pipeline.generate(request)
+        #expect(
+            result.files.map(\.lastPathComponent) == [
+                "asset.ply", "asset.glb", "asset_turntable.gif",
+            ])
+        // GLB: structurally valid glTF 2.0 and the same geometry after a reload.
+        let glbBytes = [UInt8](try Data(contentsOf: result.files[1]))
+        #expect(GLB.validate(glbBytes).isEmpty)
+        let mesh = try GLB.read(result.files[1], yUpToZUp: true)
+        #expect(mesh.faces.count == result.meshFaces && mesh.faces.count > 0)
+        #expect(mesh.vertexColors?.count == mesh.vertices.count)
+        // PLY: a 3DGS file with one Gaussian per decoded Gaussian, all finite.
+        let ply = try GaussianPLY.read(from: result.files[0])
+        #expect(ply.count == result.gaussians && ply.count > 0)
+        #expect(ply.positions.allSatisfy { $0.isFinite })
+        #expect(result.stageSeconds.contains { $0.0 == "extract mesh" })
+    }
+
+    @Test func imageWithoutAlphaNeedsAMask() throws {
+        let root = try TrellisPipelineTests.tinyFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let image = root.appendingPathComponent("opaque.png")
+        try writePNG(RasterImage(width: 8, height: 8, channels: 3, fill: 0.5), to: image)
+        var request = GenerateRequest(modelFolder: root, outputDirectory: root)
+        request.images = [image]
+        let pipeline = TrellisPipeline(folder: try ModelFolder(root: root))
+        let error = #expect(throws: LatticeError.self) { try pipeline.generate(request) }
+        #expect(error?.message.contains("--mask") == true)
+        let notImage = root.appendingPathComponent("notes.png")
+        try Data("hello".utf8).write(to: notImage)
+        request.images = [notImage]
+        let e2 = #expect(throws: LatticeError.self) { try pipeline.generate(request) }
+        #expect(e2?.message.contains("notes.png") == true)
     }
 }

@@ -10,7 +10,8 @@ import LatticeModels
 public enum RandomModelFolder {
     /// Architecture presets.
     public enum Preset: String, Sendable, CaseIterable {
-        /// A few-channel TRELLIS on a 16³ grid (4³ latent), 2 blocks per transformer.
+        /// A few-channel TRELLIS on a 16³ grid (4³ latent); the mesh decoder keeps 256 channels
+        /// because its GroupNorm(32) needs 32 | C/8.
         case tiny
         /// The released TRELLIS-image-large architectures (trellis-spec §2), random weights.
         case imageLarge = "image-large"
@@ -67,8 +68,10 @@ public enum RandomModelFolder {
                 (
                     "slat_decoder_mesh", "slat_dec_mesh_tiny",
                     """
-                    {"name": "SLatMeshDecoder", "args": {\(trunk), "representation_config":
-                    {"use_color": true}}}
+                    {"name": "SLatMeshDecoder", "args": {"resolution": 16, "model_channels": 256,
+                    "latent_channels": 8, "num_blocks": 1, "num_heads": 4, "mlp_ratio": 1,
+                    "attn_mode": "swin", "window_size": 4, "pe_mode": "ape", "use_fp16": false,
+                    "representation_config": {"use_color": true}}}
                     """
                 ),
                 (
