@@ -1,6 +1,7 @@
 // The staged TRELLIS pipeline end to end on a tiny random model folder: every stage runs from
 // files in the upstream layout, shapes chain correctly, and the same seed gives the same bits.
 import Foundation
+import LatticeGeometry
 import LatticeIO
 import LatticeModels
 import LatticePipelines
