@@ -121,6 +121,15 @@ import Testing
         #expect(ply.count == result.gaussians && ply.count > 0)
         #expect(ply.positions.allSatisfy { $0.isFinite })
         #expect(result.stageSeconds.contains { $0.0 == "extract mesh" })
+        // `lattice render` reads both files back and draws something (not an empty frame).
+        let small = TurntableSettings(frames: 2, resolution: 32, ssaa: 1)
+        #expect(AssetRender.isGaussianPLY(result.files[0]))
+        #expect(!AssetRender.isGaussianPLY(result.files[1]))
+        for file in result.files.prefix(2) {
+            let frames = try AssetRender.turntable(of: file, settings: small)
+            #expect(frames.count == 2)
+            #expect(frames[0].pixels.contains { $0 > 0.01 })
+        }
     }
 
     @Test func imageWithoutAlphaNeedsAMask() throws {
