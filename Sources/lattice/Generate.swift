@@ -29,6 +29,11 @@ struct Generate: ParsableCommand {
     @Option(help: "Text prompt (text pipelines).")
     var prompt: String?
 
+    @Option(
+        name: .customLong("variant-of"),
+        help: "Asset variant: keep this mesh's (GLB/OBJ/PLY) structure, regenerate its latents.")
+    var variantOf: String?
+
     @Option(help: "Model folder (pipeline.json + ckpts/).")
     var model: String
 
@@ -106,6 +111,7 @@ struct Generate: ParsableCommand {
         request.images = images.map { URL(fileURLWithPath: $0) }
         request.masks = masks.map { URL(fileURLWithPath: $0) }
         request.prompt = prompt
+        request.variantOf = variantOf.map { URL(fileURLWithPath: $0) }
         request.multiImageMode = FlowEulerSampler.MultiImageMode(rawValue: mode) ?? .stochastic
         request.seed = seed
         request.sparseStructureParams = .init(steps: ssSteps, cfgStrength: ssCfg)

@@ -1,8 +1,8 @@
 // CLIPTokenizer and the pure-Swift gunzip it reads its vocabulary with.
 import Foundation
+import LatticeIO
 import Testing
 
-import LatticeIO
 @testable import LatticeFixtures
 @testable import LatticeModels
 

@@ -130,6 +130,15 @@ import Testing
             #expect(frames.count == 2)
             #expect(frames[0].pixels.contains { $0 > 0.01 })
         }
+        // Asset variant (upstream run_variant): the structure comes from the GLB, not the SS stage.
+        var variant = request
+        variant.variantOf = result.files[1]
+        variant.formats = [.ply]
+        variant.outputDirectory = root.appendingPathComponent("variant")
+        let v = try pipeline.generate(variant)
+        #expect(v.voxels > 0 && v.gaussians == 4 * v.voxels)
+        #expect(v.stageSeconds.contains { $0.0 == "voxelize" })
+        #expect(!v.stageSeconds.contains { $0.0 == "sparse structure" })
     }
 
     @Test func imageWithoutAlphaNeedsAMask() throws {

@@ -36,6 +36,9 @@ public struct GenerateRequest: Sendable {
     public var name = "asset"
     public var videoFrames = 60
     public var videoResolution = 256
+    /// Asset variants (upstream `run_variant`): keep this mesh's voxel structure and regenerate
+    /// only its structured latent (appearance and detail) from the image(s) or prompt.
+    public var variantOf: URL?
 
     public init(modelFolder: URL, outputDirectory: URL) {
         self.modelFolder = modelFolder
@@ -68,6 +71,33 @@ extension TrellisPipeline {
             return c.imgSize
         }
         return 518
+    }
+
+    /// Upstream `run_variant`'s structure: the mesh centred on its bounding box, divided by its
+    /// largest extent, clipped to ±(0.5 − 1e-6) and surface-voxelized at the SLat flow's
+    /// resolution -> coords [N, 4] (batch 0).
+    func variantCoords(of url: URL) throws -> Tensor {
+        var mesh =
+            url.pathExtension.lowercased() == "glb"
+            ? try GLB.read(url, yUpToZUp: true) : try readMesh(at: url)
+        guard !mesh.isEmpty, let b = mesh.bounds else {
+            throw LatticeError(.invalidFile, "\(url.path): the mesh has no faces to voxelize")
+        }
+        let extent = max(b.max.x - b.min.x, b.max.y - b.min.y, b.max.z - b.min.z)
+        guard extent > 0, extent.isFinite else {
+            throw LatticeError(.invalidFile, "\(url.path): the mesh has zero or infinite extent")
+        }
+        let centre = (b.min + b.max) / 2
+        let limit: Float = 0.5 - 1e-6
+        mesh.vertices = mesh.vertices.map {
+            pointwiseMax(
+                pointwiseMin(($0 - centre) / extent, SIMD3(repeating: limit)),
+                SIMD3(repeating: -limit))
+        }
+        let resolution = try folder.checkpoint("slat_flow_model").descriptor
+            .config(SLatFlowModel.Config.self).resolution
+        let voxels = Voxelizer.voxelizeSurface(mesh, resolution: resolution)
+        return Tensor(int32: voxels.flatMap { [0, $0.x, $0.y, $0.z] }, shape: [voxels.count, 4])
     }
 
     /// Runs the whole pipeline for `request` and writes the requested files atomically.
@@ -116,9 +146,16 @@ extension TrellisPipeline {
         }
         // Sampling.
         var generator = RandomGenerator(seed: request.seed)
-        let coords = try sampleSparseStructure(
-            cond: cond, neg: neg, params: request.sparseStructureParams, multiImage: multi,
-            generator: &generator)
+        let coords: Tensor
+        if let variant = request.variantOf {
+            coords = try stage("voxelize", variant.lastPathComponent) {
+                try variantCoords(of: variant)
+            }
+        } else {
+            coords = try sampleSparseStructure(
+                cond: cond, neg: neg, params: request.sparseStructureParams, multiImage: multi,
+                generator: &generator)
+        }
         result.voxels = coords.shape[0]
         let slat = try sampleSlat(
             coords: coords, cond: cond, neg: neg, params: request.slatParams, multiImage: multi,
