@@ -42,21 +42,25 @@ public enum AssetRender {
             shCoefficients: sh, shDegree: ply.shDegree)
     }
 
-    /// A mesh file, Z-up (GLBs are Y-up and are turned back), centred and scaled into the unit
-    /// cube the turntable cameras frame.
-    public static func mesh(_ url: URL) throws -> TriangleMesh {
+    /// A mesh file, Z-up (GLBs are Y-up and are turned back), centred on its bounding box and
+    /// divided by its largest extent (upstream `run_variant`'s normalisation), then clamped to
+    /// ±`clamp` when given.
+    public static func mesh(_ url: URL, clamp: Float? = nil) throws -> TriangleMesh {
         var mesh =
             url.pathExtension.lowercased() == "glb"
             ? try GLB.read(url, yUpToZUp: true) : try readMesh(at: url)
         guard !mesh.isEmpty, let b = mesh.bounds else {
-            throw LatticeError(.invalidFile, "\(url.path): the mesh has no faces to render")
+            throw LatticeError(.invalidFile, "\(url.path): the mesh has no faces")
         }
         let extent = max(b.max.x - b.min.x, b.max.y - b.min.y, b.max.z - b.min.z)
         guard extent > 0, extent.isFinite else {
             throw LatticeError(.invalidFile, "\(url.path): the mesh has zero or infinite extent")
         }
         let centre = (b.min + b.max) / 2
-        mesh.vertices = mesh.vertices.map { ($0 - centre) / extent }
+        let limit = SIMD3<Float>(repeating: clamp ?? .infinity)
+        mesh.vertices = mesh.vertices.map {
+            pointwiseMax(pointwiseMin(($0 - centre) / extent, limit), -limit)
+        }
         return mesh
     }
 

@@ -77,23 +77,7 @@ extension TrellisPipeline {
     /// largest extent, clipped to ±(0.5 − 1e-6) and surface-voxelized at the SLat flow's
     /// resolution -> coords [N, 4] (batch 0).
     func variantCoords(of url: URL) throws -> Tensor {
-        var mesh =
-            url.pathExtension.lowercased() == "glb"
-            ? try GLB.read(url, yUpToZUp: true) : try readMesh(at: url)
-        guard !mesh.isEmpty, let b = mesh.bounds else {
-            throw LatticeError(.invalidFile, "\(url.path): the mesh has no faces to voxelize")
-        }
-        let extent = max(b.max.x - b.min.x, b.max.y - b.min.y, b.max.z - b.min.z)
-        guard extent > 0, extent.isFinite else {
-            throw LatticeError(.invalidFile, "\(url.path): the mesh has zero or infinite extent")
-        }
-        let centre = (b.min + b.max) / 2
-        let limit: Float = 0.5 - 1e-6
-        mesh.vertices = mesh.vertices.map {
-            pointwiseMax(
-                pointwiseMin(($0 - centre) / extent, SIMD3(repeating: limit)),
-                SIMD3(repeating: -limit))
-        }
+        let mesh = try AssetRender.mesh(url, clamp: Float(Voxelizer.vertexClamp))
         let resolution = try folder.checkpoint("slat_flow_model").descriptor
             .config(SLatFlowModel.Config.self).resolution
         let voxels = Voxelizer.voxelizeSurface(mesh, resolution: resolution)
