@@ -1,6 +1,6 @@
 // The loss log of a run: `log.csv` and `log.json` (one row per step: step, loss, grad norm,
 // learning rate, other terms) and a loss-curve plot rendered into a RasterImage, written as
-// `loss.ppm` (binary PPM) until LatticeIO's PNG writer is wired in. All written atomically.
+// `loss.png`. All written atomically.
 import Foundation
 import LatticeGeometry
 import LatticeIO
@@ -8,7 +8,7 @@ import LatticeTensor
 
 /// Loss log files and the loss-curve plot.
 public enum TrainingLog {
-    /// Writes `log.csv`, `log.json` and `loss.ppm` for `history` into `directory`.
+    /// Writes `log.csv`, `log.json` and `loss.png` for `history` into `directory`.
     public static func write(_ history: [StepRecord], to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let terms = Set(history.flatMap { $0.terms.keys }).sorted()
@@ -30,10 +30,8 @@ public enum TrainingLog {
         try writeAtomically(
             Data(("[\n" + rows.joined(separator: ",\n") + "\n]\n").utf8),
             to: directory.appendingPathComponent("log.json"))
-        // TODO: write loss.png with LatticeIO's PNG.write once it lands.
-        try writeAtomically(
-            ppm(plotLossCurve(history.map(\.loss))),
-            to: directory.appendingPathComponent("loss.ppm"))
+        try writePNG(
+            plotLossCurve(history.map(\.loss)), to: directory.appendingPathComponent("loss.png"))
     }
 
     private static func json(_ v: Float) -> String { v.isFinite ? "\(v)" : "null" }
@@ -78,21 +76,6 @@ public enum TrainingLog {
             }
         }
         return image
-    }
-
-    /// Binary PPM (P6) of an RGB or gray image.
-    public static func ppm(_ image: RasterImage) -> Data {
-        var data = Data("P6\n\(image.width) \(image.height)\n255\n".utf8)
-        data.reserveCapacity(data.count + image.width * image.height * 3)
-        for y in 0..<image.height {
-            for x in 0..<image.width {
-                for c in 0..<3 {
-                    let v = image[x, y, min(c, image.channels - 1)]
-                    data.append(UInt8((min(max(v, 0), 1) * 255).rounded()))
-                }
-            }
-        }
-        return data
     }
 
     private static func line(

@@ -13,7 +13,7 @@ struct Train: ParsableCommand {
     @Argument(help: "Training config JSON ({\"models\", \"dataset\", \"trainer\"}).")
     var config: String
 
-    @Option(help: "Output folder (checkpoints in ckpts/, log.csv, log.json, loss.ppm).")
+    @Option(help: "Output folder (checkpoints in ckpts/, log.csv, log.json, loss.png).")
     var out: String
 
     @Flag(help: "Continue from the newest checkpoint in --out.")

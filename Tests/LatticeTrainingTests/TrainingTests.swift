@@ -2,6 +2,7 @@
 // uninterrupted ones bit for bit, checkpoints/logs/configs behave.
 import Foundation
 import LatticeGeometry
+import LatticeIO
 import LatticeModels
 import LatticeNN
 import LatticeTensor
@@ -199,7 +200,7 @@ enum Tiny {
         #expect(seen == [1, 2, 3])
         let fm = FileManager.default
         for f in [
-            "log.csv", "log.json", "loss.ppm", "ckpts/step0000003.safetensors",
+            "log.csv", "log.json", "loss.png", "ckpts/step0000003.safetensors",
             "ckpts/denoiser_step0000003.safetensors",
         ] {
             #expect(fm.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)")
@@ -213,8 +214,8 @@ enum Tiny {
         #expect(model.trainableParameters().first?.value.toFloats() == shadow.toFloats())
         let csv = try String(contentsOf: dir.appendingPathComponent("log.csv"), encoding: .utf8)
         #expect(csv.hasPrefix("step,loss,grad_norm,lr,mse\n"))
-        let ppm = try Data(contentsOf: dir.appendingPathComponent("loss.ppm"))
-        #expect(ppm.starts(with: Data("P6\n640 360\n255\n".utf8)))
+        let plot = try readPixelImage(at: dir.appendingPathComponent("loss.png"))
+        #expect(plot.width == 640 && plot.height == 360)
         // No temporary files left behind by the atomic writes.
         let names =
             try fm.contentsOfDirectory(atPath: dir.path)
