@@ -54,6 +54,11 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("slat-cfg"), help: "Structured-latent CFG strength.")
     var slatCfg: Double?
 
+    @Option(
+        name: .customLong("max-voxels"),
+        help: "Keep at most N occupied voxels (evenly strided) before the latent stage.")
+    var maxVoxels: Int?
+
     @Option(help: "Comma-separated outputs: glb, ply, video.")
     var formats: String = "glb,ply"
 
@@ -98,6 +103,7 @@ struct Generate: ParsableCommand {
         for (flag, v) in [("--ss-steps", ssSteps), ("--slat-steps", slatSteps)] {
             if let v, v < 1 { throw ValidationError("\(flag) must be at least 1, got \(v)") }
         }
+        if let m = maxVoxels, m < 1 { throw ValidationError("--max-voxels must be at least 1") }
         if let t = threads, t < 1 {
             throw ValidationError("--threads must be at least 1, got \(t)")
         }
@@ -112,6 +118,7 @@ struct Generate: ParsableCommand {
         request.masks = masks.map { URL(fileURLWithPath: $0) }
         request.prompt = prompt
         request.variantOf = variantOf.map { URL(fileURLWithPath: $0) }
+        request.maxVoxels = maxVoxels
         request.multiImageMode = FlowEulerSampler.MultiImageMode(rawValue: mode) ?? .stochastic
         request.seed = seed
         request.sparseStructureParams = .init(steps: ssSteps, cfgStrength: ssCfg)

@@ -36,6 +36,10 @@ public struct GenerateRequest: Sendable {
     public var name = "asset"
     public var videoFrames = 60
     public var videoResolution = 256
+    /// Keep at most this many occupied voxels (an evenly strided subset, in order) before the
+    /// structured-latent stage. Not an upstream option: upstream caps training structures at
+    /// 32,768 voxels; this bounds time and memory of random-weight runs and very large shapes.
+    public var maxVoxels: Int?
     /// Asset variants (upstream `run_variant`): keep this mesh's voxel structure and regenerate
     /// only its structured latent (appearance and detail) from the image(s) or prompt.
     public var variantOf: URL?
@@ -130,7 +134,7 @@ extension TrellisPipeline {
         }
         // Sampling.
         var generator = RandomGenerator(seed: request.seed)
-        let coords: Tensor
+        var coords: Tensor
         if let variant = request.variantOf {
             coords = try stage("voxelize", variant.lastPathComponent) {
                 try variantCoords(of: variant)
@@ -139,6 +143,18 @@ extension TrellisPipeline {
             coords = try sampleSparseStructure(
                 cond: cond, neg: neg, params: request.sparseStructureParams, multiImage: multi,
                 generator: &generator)
+        }
+        if let cap = request.maxVoxels, coords.shape[0] > cap {
+            let n = coords.shape[0]
+            let all = coords.toInts()  // [n * 4]
+            var kept: [Int32] = []
+            kept.reserveCapacity(cap * 4)
+            for i in 0..<cap {  // evenly strided, ascending, so batch order is kept
+                let r = i * n / cap
+                for k in 0..<4 { kept.append(Int32(all[r * 4 + k])) }
+            }
+            onEvent(.warning("kept \(cap) of \(n) occupied voxels (--max-voxels)"))
+            coords = Tensor(int32: kept, shape: [cap, 4])
         }
         result.voxels = coords.shape[0]
         let slat = try sampleSlat(
