@@ -131,14 +131,18 @@ struct Generate: ParsableCommand {
         do {
             let folder = try ModelFolder(root: request.modelFolder)
             var bars: [String: ProgressBar] = [:]
+            var starts: [String: Date] = [:]
             let pipeline = TrellisPipeline(folder: folder) { event in
                 switch event {
                 case .started(let stage, let detail):
+                    starts[stage] = Date()
                     if stage != "structured latent" && stage != "sparse structure" {
                         FileHandle.standardError.write(Data("\(stage): \(detail)\n".utf8))
                     }
                 case .step(let stage, let index, let total):
-                    let bar = bars[stage] ?? ProgressBar(stage, total: total)
+                    let bar =
+                        bars[stage]
+                        ?? ProgressBar(stage, total: total, start: starts[stage] ?? Date())
                     bars[stage] = bar
                     bar.update(index + 1)
                 case .finished: break

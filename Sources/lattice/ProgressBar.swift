@@ -6,12 +6,14 @@ import Foundation
 final class ProgressBar {
     let label: String
     let total: Int
-    let start = Date()
+    let start: Date
     var lastPrint = Date.distantPast
     let isTerminal = isatty(STDERR_FILENO) != 0
 
-    init(_ label: String, total: Int) {
+    /// A bar for `total` steps whose clock started at `start` (default now).
+    init(_ label: String, total: Int, start: Date = Date()) {
         self.label = label
+        self.start = start
         self.total = max(total, 1)
     }
 
