@@ -4,9 +4,10 @@ import Foundation
 import LatticeGeometry
 import LatticeIO
 import LatticeModels
-import LatticePipelines
 import LatticeRender
 import Testing
+
+@testable import LatticePipelines
 
 @Suite struct TrellisPipelineTests {
     static func tinyFolder() throws -> URL {
@@ -156,5 +157,54 @@ import Testing
         request.images = [notImage]
         let e2 = #expect(throws: LatticeError.self) { try pipeline.generate(request) }
         #expect(e2?.message.contains("notes.png") == true)
+    }
+}
+
+/// The text pipeline on a tiny random folder: CLIP conditioning from a hub-style folder
+/// (model.safetensors, config.json, the BPE vocabulary), the long-prompt warning, and generation.
+@Suite struct TextPipelineTests {
+    @Test func tinyTextGenerateWarnsOnLongPromptsAndWritesAPLY() throws {
+        let root = try TrellisPipelineTests.tinyFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        // pipeline.json of a text model: text_cond_model instead of image_cond_model.
+        let pipelineURL = root.appendingPathComponent("pipeline.json")
+        let json = try String(contentsOf: pipelineURL, encoding: .utf8)
+            .replacingOccurrences(
+                of: "\"image_cond_model\": \"image_cond_tiny\"",
+                with: "\"text_cond_model\": \"openai/clip-tiny\"")
+        try Data(json.utf8).write(to: pipelineURL)
+        let clip = root.appendingPathComponent("clip-tiny")
+        try FileManager.default.createDirectory(at: clip, withIntermediateDirectories: true)
+        let config = """
+            {"text_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "max_position_embeddings": 77}}
+            """
+        try Data(config.utf8).write(to: clip.appendingPathComponent("config.json"))
+        let model = try CLIPTextModel(try TrellisPipeline.clipConfig(in: clip))
+        var g = RandomGenerator(seed: 5)
+        try Safetensors.write(
+            RandomModelFolder.randomWeights(model, generator: &g),
+            to: clip.appendingPathComponent("model.safetensors"))
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures")
+        try FileManager.default.copyItem(
+            at: fixtures.appendingPathComponent("clip-bpe-vocab-16e6.txt.gz"),
+            to: clip.appendingPathComponent("bpe_simple_vocab_16e6.txt.gz"))
+        var warnings: [String] = []
+        let pipeline = TrellisPipeline(folder: try ModelFolder(root: root)) { event in
+            if case .warning(let w) = event { warnings.append(w) }
+        }
+        let long = Array(repeating: "chair", count: 90).joined(separator: " ")
+        let (cond, neg) = try pipeline.textCondition([long])
+        #expect(cond.shape == [1, 77, 32] && neg.shape == [1, 77, 32])
+        #expect(warnings.count == 1 && warnings[0].contains("truncated"))
+        var request = GenerateRequest(
+            modelFolder: root, outputDirectory: root.appendingPathComponent("out"))
+        request.prompt = "a small red chair"
+        request.sparseStructureParams = .init(steps: 2)
+        request.slatParams = .init(steps: 2)
+        request.formats = [.ply]
+        let result = try pipeline.generate(request)
+        #expect(result.files.map(\.lastPathComponent) == ["asset.ply"] && result.gaussians > 0)
     }
 }

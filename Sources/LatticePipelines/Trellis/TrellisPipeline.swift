@@ -125,6 +125,23 @@ public final class TrellisPipeline: @unchecked Sendable {
         return dir
     }
 
+    /// The text tower's config: `config.json` in the folder (a Hugging Face CLIPModel config's
+    /// `text_config`, or a CLIPTextConfig itself), else CLIP ViT-L/14's.
+    static func clipConfig(in dir: URL) throws -> CLIPTextConfig {
+        let url = dir.appendingPathComponent("config.json")
+        guard let data = try? Data(contentsOf: url) else { return .clipVitLargePatch14 }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw LatticeError(.invalidConfig, "\(url.path): not a JSON object")
+        }
+        let text = object["text_config"] ?? object
+        do {
+            return try JSONDecoder().decode(
+                CLIPTextConfig.self, from: JSONSerialization.data(withJSONObject: text))
+        } catch {
+            throw LatticeError(.invalidConfig, "\(url.path): not a CLIP text config (\(error))")
+        }
+    }
+
     /// CLIP text tokens of `prompts` -> cond [K, 77, 768] and the negative = CLIP of "" [1, 77, 768].
     /// Prompts longer than 77 tokens are truncated as upstream does, with a warning.
     public func textCondition(_ prompts: [String]) throws -> (cond: Tensor, neg: Tensor) {
@@ -152,7 +169,7 @@ public final class TrellisPipeline: @unchecked Sendable {
                                 + "truncated after \(tokenizer.maxLength - 2) tokens"))
                 }
             }
-            let model = try CLIPTextModel(.clipVitLargePatch14)
+            let model = try CLIPTextModel(try Self.clipConfig(in: dir))
             let weights = dir.appendingPathComponent("model.safetensors")
             try model.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
             return try withNoGrad {
