@@ -10,7 +10,8 @@ import LatticeTensor
 /// `to_representation` makes one `Gaussian` per batch item, voxel-major then Gaussian k.
 public final class SLatGaussianDecoder: TRELLIS.SparseTransformerBase, @unchecked Sendable {
     /// Upstream `representation_config` (all keys but `2d_filter_kernel_size` are required).
-    public struct RepresentationConfig: Codable, Sendable, Equatable {
+    public struct RepresentationConfig: SLatRepresentationConfig {
+        public static let owner = "SLatGaussianDecoder"
         /// Per-field multipliers of the raw outputs: `_xyz`, `_features_dc`, `_opacity`,
         /// `_scaling`, `_rotation`.
         public var lr: [String: Double]
@@ -89,33 +90,7 @@ public final class SLatGaussianDecoder: TRELLIS.SparseTransformerBase, @unchecke
     }
 
     /// Constructor kwargs, keyed as `ckpts/slat_dec_gs_*.json` `args`.
-    public struct Config: Codable, Sendable, Equatable {
-        /// Every upstream keyword argument (the JSON keys this config accepts).
-        public static let argumentKeys = TRELLIS.SLatTrunkArgs.keys + ["representation_config"]
-
-        public var trunk: TRELLIS.SLatTrunkArgs
-        public var representationConfig: RepresentationConfig
-
-        public init(trunk: TRELLIS.SLatTrunkArgs, representationConfig: RepresentationConfig) {
-            self.trunk = trunk
-            self.representationConfig = representationConfig
-        }
-
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: SLatConfigKey.self)
-            try c.rejectUnknown(
-                TRELLIS.SLatTrunkArgs.keys + ["representation_config"],
-                owner: "SLatGaussianDecoder")
-            trunk = try TRELLIS.SLatTrunkArgs(c)
-            representationConfig = try c.value("representation_config")
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: SLatConfigKey.self)
-            try trunk.encode(to: &c)
-            try c.encode(representationConfig, forKey: .init("representation_config"))
-        }
-    }
+    public typealias Config = TRELLIS.SLatDecoderConfig<RepresentationConfig>
 
     public let config: Config
     public let outLayer: SparseLinear

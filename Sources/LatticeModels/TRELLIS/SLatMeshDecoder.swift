@@ -67,7 +67,8 @@ extension TRELLIS {
 /// sdf 8, deform 24, weights 21, plus colour 48 with `use_color`).
 public final class SLatMeshDecoder: TRELLIS.SparseTransformerBase, @unchecked Sendable {
     /// Upstream `representation_config` (`use_color`).
-    public struct RepresentationConfig: Codable, Sendable, Equatable {
+    public struct RepresentationConfig: SLatRepresentationConfig {
+        public static let owner = "SLatMeshDecoder"
         public var useColor: Bool
 
         public init(useColor: Bool = true) { self.useColor = useColor }
@@ -85,32 +86,7 @@ public final class SLatMeshDecoder: TRELLIS.SparseTransformerBase, @unchecked Se
     }
 
     /// Constructor kwargs, keyed as `ckpts/slat_dec_mesh_*.json` `args`.
-    public struct Config: Codable, Sendable, Equatable {
-        /// Every upstream keyword argument (the JSON keys this config accepts).
-        public static let argumentKeys = TRELLIS.SLatTrunkArgs.keys + ["representation_config"]
-
-        public var trunk: TRELLIS.SLatTrunkArgs
-        public var representationConfig: RepresentationConfig
-
-        public init(trunk: TRELLIS.SLatTrunkArgs, representationConfig: RepresentationConfig) {
-            self.trunk = trunk
-            self.representationConfig = representationConfig
-        }
-
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: SLatConfigKey.self)
-            try c.rejectUnknown(
-                TRELLIS.SLatTrunkArgs.keys + ["representation_config"], owner: "SLatMeshDecoder")
-            trunk = try TRELLIS.SLatTrunkArgs(c)
-            representationConfig = try c.value("representation_config")
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: SLatConfigKey.self)
-            try trunk.encode(to: &c)
-            try c.encode(representationConfig, forKey: .init("representation_config"))
-        }
-    }
+    public typealias Config = TRELLIS.SLatDecoderConfig<RepresentationConfig>
 
     /// Intermediate tensors of one forward, for parity checks.
     public struct Intermediates: @unchecked Sendable {

@@ -10,7 +10,8 @@ import LatticeTensor
 /// (C -> rank·(3·dim + 1 + 3)), then one `Strivec` per batch item.
 public final class SLatRadianceFieldDecoder: TRELLIS.SparseTransformerBase, @unchecked Sendable {
     /// Upstream `representation_config`.
-    public struct RepresentationConfig: Codable, Sendable, Equatable {
+    public struct RepresentationConfig: SLatRepresentationConfig {
+        public static let owner = "SLatRadianceFieldDecoder"
         public var rank: Int
         public var dim: Int
 
@@ -35,33 +36,7 @@ public final class SLatRadianceFieldDecoder: TRELLIS.SparseTransformerBase, @unc
     }
 
     /// Constructor kwargs, keyed as `ckpts/slat_dec_rf_*.json` `args`.
-    public struct Config: Codable, Sendable, Equatable {
-        /// Every upstream keyword argument (the JSON keys this config accepts).
-        public static let argumentKeys = TRELLIS.SLatTrunkArgs.keys + ["representation_config"]
-
-        public var trunk: TRELLIS.SLatTrunkArgs
-        public var representationConfig: RepresentationConfig
-
-        public init(trunk: TRELLIS.SLatTrunkArgs, representationConfig: RepresentationConfig) {
-            self.trunk = trunk
-            self.representationConfig = representationConfig
-        }
-
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: SLatConfigKey.self)
-            try c.rejectUnknown(
-                TRELLIS.SLatTrunkArgs.keys + ["representation_config"],
-                owner: "SLatRadianceFieldDecoder")
-            trunk = try TRELLIS.SLatTrunkArgs(c)
-            representationConfig = try c.value("representation_config")
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: SLatConfigKey.self)
-            try trunk.encode(to: &c)
-            try c.encode(representationConfig, forKey: .init("representation_config"))
-        }
-    }
+    public typealias Config = TRELLIS.SLatDecoderConfig<RepresentationConfig>
 
     public let config: Config
     public let outLayer: SparseLinear

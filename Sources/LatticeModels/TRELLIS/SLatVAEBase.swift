@@ -234,3 +234,43 @@ enum SLatLayout {
         return Tensor(v, shape: [rows.count, 3])  // [n, 3]
     }
 }
+
+/// The `representation_config` of one SLat decoder, naming its owner class in errors.
+public protocol SLatRepresentationConfig: Codable, Sendable, Equatable {
+    /// The upstream decoder class these settings belong to.
+    static var owner: String { get }
+}
+
+extension TRELLIS {
+    /// A SLat decoder's constructor kwargs, keyed as its `ckpts/slat_dec_*.json` `args`: the
+    /// shared trunk arguments plus `representation_config`.
+    public struct SLatDecoderConfig<Representation: SLatRepresentationConfig>: Codable, Sendable,
+        Equatable
+    {
+        /// Every upstream keyword argument (the JSON keys this config accepts).
+        public static var argumentKeys: [String] {
+            TRELLIS.SLatTrunkArgs.keys + ["representation_config"]
+        }
+
+        public var trunk: TRELLIS.SLatTrunkArgs
+        public var representationConfig: Representation
+
+        public init(trunk: TRELLIS.SLatTrunkArgs, representationConfig: Representation) {
+            self.trunk = trunk
+            self.representationConfig = representationConfig
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: SLatConfigKey.self)
+            try c.rejectUnknown(Self.argumentKeys, owner: Representation.owner)
+            trunk = try TRELLIS.SLatTrunkArgs(c)
+            representationConfig = try c.value("representation_config")
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: SLatConfigKey.self)
+            try trunk.encode(to: &c)
+            try c.encode(representationConfig, forKey: .init("representation_config"))
+        }
+    }
+}
