@@ -2,6 +2,6 @@
 import Testing
 
 extension Tag {
-    /// Full-size model runs (tens of seconds in release); run with LATTICE_SLOW=1.
+    /// Full-size model runs (tens of seconds in release); skipped with LATTICE_SKIP_SLOW=1.
     @Tag static var slow: Tag
 }
