@@ -2,26 +2,10 @@
 // at resolution 256, and quadric decimation of a ~200k-face mesh to 20k faces.
 import Foundation
 import LatticeGeometry
+import LatticePipelines
 import LatticeTensor
 
 enum GeometryBench {
-    /// Peak resident set size in bytes since the last `resetPeakRSS` (Linux VmHWM), or nil.
-    static func peakRSS() -> Int? {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else {
-            return nil
-        }
-        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Int($0) }.first
-            return kb.map { $0 * 1024 }
-        }
-        return nil
-    }
-
-    /// Resets the kernel's peak-RSS counter (Linux: write 5 to /proc/self/clear_refs).
-    static func resetPeakRSS() {
-        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-    }
-
     /// The `count` cubes of a 256³ grid nearest a sphere of radius 63 around the centre, with
     /// features like the mesh decoder's: corner sdf = signed distance in cells/256 plus noise,
     /// small random deformations, weights and colours.
@@ -94,12 +78,12 @@ enum GeometryBench {
             let (coords, feats) = shellFeatures()
             let extractor = SparseFeatures2Mesh(resolution: 256, useColor: true)
             var faces = 0
-            resetPeakRSS()
-            let before = peakRSS() ?? 0
+            ResourceUsage.resetPeakRSS()
+            let before = ResourceUsage.peakRSS ?? 0
             let t = Timing.median(warmup: 1, repeats: 5) {
                 faces = (try? extractor.extract(coords: coords, features: feats))?.faces.count ?? 0
             }
-            let peak = (peakRSS() ?? 0) - before
+            let peak = (ResourceUsage.peakRSS ?? 0) - before
             return [
                 BenchResult(
                     name: "flexicubes-sparse-256-50k", value: t * 1000, unit: "ms",

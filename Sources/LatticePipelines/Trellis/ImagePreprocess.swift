@@ -98,6 +98,9 @@ public enum ImagePreprocess {
                 .invalidArgument,
                 "\(source): the mask is \(mask.width)×\(mask.height) but the image is \(w)×\(h)")
         }
+        // A mask's alpha channel when it has one, else its first (gray or red) channel.
+        let maskChannel =
+            mask.map { $0.channels == 2 || $0.channels == 4 ? $0.channels - 1 : 0 } ?? 0
         var samples = [UInt16](repeating: 0, count: w * h * 4)
         for y in 0..<h {
             for x in 0..<w {
@@ -105,8 +108,7 @@ public enum ImagePreprocess {
                 let gray = image.channels <= 2
                 for c in 0..<3 { samples[o + c] = sample(image, x, y, gray ? 0 : c) }
                 if let mask {
-                    samples[o + 3] = sample(mask, x, y, mask.channels == 1 ? 0 : mask.channels - 1)
-                    if mask.channels == 3 { samples[o + 3] = sample(mask, x, y, 0) }
+                    samples[o + 3] = sample(mask, x, y, maskChannel)
                 } else {
                     samples[o + 3] = sample(image, x, y, image.channels - 1)
                 }

@@ -149,6 +149,11 @@ public struct ModelFolder: Sendable {
 public enum ResourceUsage {
     /// Peak resident set size in bytes (VmHWM).
     public static var peakRSS: Int? { statusField("VmHWM") }
+    /// Resets the kernel's peak-RSS counter (Linux: write 5 to /proc/self/clear_refs), so
+    /// `peakRSS` measures from here.
+    public static func resetPeakRSS() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
     /// Current resident set size in bytes (VmRSS).
     public static var currentRSS: Int? { statusField("VmRSS") }
 

@@ -56,14 +56,7 @@ public enum RandomModelFolder {
                 ),
                 (
                     "slat_decoder_gs", "slat_dec_gs_tiny",
-                    """
-                    {"name": "SLatGaussianDecoder", "args": {\(trunk), "representation_config": {
-                    "lr": {"_xyz": 1.0, "_features_dc": 1.0, "_opacity": 1.0, "_scaling": 1.0,
-                    "_rotation": 0.1}, "perturb_offset": true, "voxel_size": 1.5,
-                    "num_gaussians": 4, "2d_filter_kernel_size": 0.1,
-                    "3d_filter_kernel_size": 9e-4, "scaling_bias": 4e-3, "opacity_bias": 0.1,
-                    "scaling_activation": "softplus"}}}
-                    """
+                    gaussianDecoder(trunk: trunk, gaussians: 4)
                 ),
                 (
                     "slat_decoder_mesh", "slat_dec_mesh_tiny",
@@ -120,14 +113,7 @@ public enum RandomModelFolder {
                 ),
                 (
                     "slat_decoder_gs", "slat_dec_gs_swin8_B_64l8gs32_fp16",
-                    """
-                    {"name": "SLatGaussianDecoder", "args": {\(trunk), "representation_config": {
-                    "lr": {"_xyz": 1.0, "_features_dc": 1.0, "_opacity": 1.0, "_scaling": 1.0,
-                    "_rotation": 0.1}, "perturb_offset": true, "voxel_size": 1.5,
-                    "num_gaussians": 32, "2d_filter_kernel_size": 0.1,
-                    "3d_filter_kernel_size": 9e-4, "scaling_bias": 4e-3, "opacity_bias": 0.1,
-                    "scaling_activation": "softplus"}}}
-                    """
+                    gaussianDecoder(trunk: trunk, gaussians: 32)
                 ),
                 (
                     "slat_decoder_mesh", "slat_dec_mesh_swin8_B_64l8m256c_fp16",
@@ -147,6 +133,18 @@ public enum RandomModelFolder {
                 ),
             ]
         }
+    }
+
+    /// The released Gaussian decoder's `args` JSON around `trunk` with `gaussians` per voxel.
+    static func gaussianDecoder(trunk: String, gaussians: Int) -> String {
+        """
+        {"name": "SLatGaussianDecoder", "args": {\(trunk), "representation_config": {
+        "lr": {"_xyz": 1.0, "_features_dc": 1.0, "_opacity": 1.0, "_scaling": 1.0,
+        "_rotation": 0.1}, "perturb_offset": true, "voxel_size": 1.5,
+        "num_gaussians": \(gaussians), "2d_filter_kernel_size": 0.1,
+        "3d_filter_kernel_size": 9e-4, "scaling_bias": 4e-3, "opacity_bias": 0.1,
+        "scaling_activation": "softplus"}}}
+        """
     }
 
     /// The pipeline.json of a preset (upstream's sampler settings and SLat normalisation).
