@@ -73,9 +73,21 @@ public func renderTurntable(_ mesh: TriangleMesh, settings: TurntableSettings = 
     }
 }
 
-/// One shaded frame: shading happens per supersample, then the image is filtered down.
+/// One shaded RGBA view of `mesh` (straight alpha = coverage; headlight shading as the
+/// turntable's: colour · (ambient + diffuse·|n·l|)), e.g. a conditioning photo of a shape.
+/// `settings.resolution` is the image size; frames, radius and fov are unused.
+public func renderShadedView(
+    _ mesh: TriangleMesh, extrinsics: Matrix4, intrinsics: Matrix3, settings: TurntableSettings
+) throws -> RasterImage {
+    try mesh.validate(source: "renderShadedView mesh")
+    return try shadeMesh(mesh, extrinsics: extrinsics, intrinsics: intrinsics, settings, alpha: true)
+}
+
+/// One shaded frame: shading happens per supersample, then the image is filtered down. With
+/// `alpha`, a coverage channel is added and the colour is un-premultiplied after filtering.
 func shadeMesh(
-    _ mesh: TriangleMesh, extrinsics: Matrix4, intrinsics: Matrix3, _ settings: TurntableSettings
+    _ mesh: TriangleMesh, extrinsics: Matrix4, intrinsics: Matrix3, _ settings: TurntableSettings,
+    alpha: Bool = false
 ) throws -> RasterImage {
     let size = settings.resolution
     let s = settings.ssaa
@@ -94,10 +106,12 @@ func shadeMesh(
     let flat = faceNormals(vertices: mesh.vertices, faces: mesh.faces)
     // Headlight: the camera's viewing axis (third row of R) reversed.
     let light = -SIMD3(extrinsics[8], extrinsics[9], extrinsics[10])
-    var rgb = [Float](repeating: 0, count: raster.width * raster.height * 3)
+    let ch = alpha ? 4 : 3
+    var rgb = [Float](repeating: 0, count: raster.width * raster.height * ch)
     for i in 0..<(raster.width * raster.height) {
         let t = Int(raster.triangleIds[i])
         if t < 0 { continue }
+        if alpha { rgb[ch * i + 3] = 1 }
         var n = flat[t]
         if let smooth {
             let v = SIMD3(smooth[3 * i], smooth[3 * i + 1], smooth[3 * i + 2])
@@ -105,15 +119,22 @@ func shadeMesh(
             if len > 0 { n = v / len }
         }
         let shade = settings.ambient + settings.diffuse * abs((n * light).sum())
-        for c in 0..<3 { rgb[3 * i + c] = min(1, max(0, colors[3 * i + c] * shade)) }
+        for c in 0..<3 { rgb[ch * i + c] = min(1, max(0, colors[3 * i + c] * shade)) }
     }
-    let pixels =
+    var pixels =
         s == 1
         ? rgb
         : downsampleImage(
-            rgb, width: size * s, height: size * s, channels: 3, outWidth: size, outHeight: size,
-            filter: settings.filter)
-    return RasterImage(width: size, height: size, channels: 3, pixels: pixels)
+            rgb, width: size * s, height: size * s, channels: ch, outWidth: size,
+            outHeight: size, filter: settings.filter)
+    if alpha {
+        // The filter averaged colour over covered and empty (black) supersamples alike.
+        for i in 0..<(size * size) where pixels[4 * i + 3] > 0 {
+            let a = pixels[4 * i + 3]
+            for c in 0..<3 { pixels[4 * i + c] = min(1, pixels[4 * i + c] / a) }
+        }
+    }
+    return RasterImage(width: size, height: size, channels: ch, pixels: pixels)
 }
 
 private func interpolate3(

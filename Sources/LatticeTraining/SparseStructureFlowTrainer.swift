@@ -81,13 +81,10 @@ public final class ImageConditionedFlowMatchingCFGTrainer: TrainingObjective {
         }
         // Classifier-free guidance training: drop whole samples' conditions to zeros.
         let drop = generator.uniform(count: b).map { $0 < pUncond }
+        // A multiplicative keep-mask (exactly 0 or 1) keeps the graph of a trained conditioner.
         if drop.contains(true) {
-            var c = cond.toFloats()
-            let per = c.count / b
-            for (i, d) in drop.enumerated() where d {
-                for j in (i * per)..<((i + 1) * per) { c[j] = 0 }
-            }
-            cond = Tensor(c, shape: cond.shape)  // [B, L, Cc]
+            let keep = Tensor(drop.map { $0 ? Float(0) : 1 }, shape: [b, 1, 1])
+            cond = cond * keep  // [B, L, Cc]
         }
         let pred = denoiser(
             Tensor(xt, shape: x0.shape), t: Tensor(t.map { $0 * 1000 }, shape: [b]), cond: cond)

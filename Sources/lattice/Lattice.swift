@@ -9,6 +9,6 @@ struct Lattice: ParsableCommand {
         abstract: "Swift-native 3D generation and reconstruction (TRELLIS, ReconViaGen, VIST3A).",
         subcommands: [
             CheckFixture.self, Generate.self, Inspect.self, Info.self, Convert.self,
-            RandomModel.self, Render.self, Train.self, DataCommand.self,
+            RandomModel.self, Render.self, Train.self, TrainDefault.self, DataCommand.self,
         ])
 }

@@ -90,14 +90,23 @@ public final class TrellisPipeline: @unchecked Sendable {
     public func imageCondition(_ images: Tensor) throws -> (cond: Tensor, neg: Tensor) {
         try stage("condition", "image encoder on \(images.shape[0]) image(s)") {
             let dino = try imageConditioner()
-            let mean = Tensor(Self.imageMean, shape: [1, 3, 1, 1])
-            let std = Tensor(Self.imageStd, shape: [1, 3, 1, 1])
-            let x = (images - mean) / std  // [K, 3, H, W]
-            let tokens = try withNoGrad { try dino.forwardFeatures(x).xPrenorm }  // [K, T, C]
-            let cond = layerNorm(tokens, weight: nil, bias: nil, eps: 1e-5)  // [K, T, C]
+            let cond = try withNoGrad { try Self.conditionTokens(dino, images) }  // [K, T, C]
             let neg = Tensor(zeros: [1] + Array(cond.shape.dropFirst()))  // [1, T, C]
             return (cond, neg)
         }
+    }
+
+    /// Upstream `encode_image`: ImageNet-normalise `images` [K, 3, H, W], run the encoder and
+    /// layer-norm its pre-norm tokens without affine -> [K, T, C]. Differentiable (the embedded
+    /// default trains its small encoder through this).
+    public static func conditionTokens(_ encoder: DinoVisionTransformer, _ images: Tensor) throws
+        -> Tensor
+    {
+        let mean = Tensor(imageMean, shape: [1, 3, 1, 1])
+        let std = Tensor(imageStd, shape: [1, 3, 1, 1])
+        let x = (images - mean) / std  // [K, 3, H, W]
+        let tokens = try encoder.forwardFeatures(x).xPrenorm  // [K, T, C]
+        return layerNorm(tokens, weight: nil, bias: nil, eps: 1e-5)  // [K, T, C]
     }
 
     /// The folder of the text conditioner (`text_cond_model`, a hub name such as
