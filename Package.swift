@@ -49,7 +49,8 @@ let package = Package(
         // Datasets, trainers, checkpoints.
         .target(
             name: "LatticeTraining",
-            dependencies: ["LatticePipelines", "LatticeRender", "LatticeIO", "LatticeGeometry"]),
+            dependencies: ["LatticePipelines", "LatticeRender", "LatticeIO", "LatticeGeometry"],
+            resources: [.copy("Resources/EmbeddedDefault")]),
         .target(
             name: "LatticeFixtures",
             dependencies: ["LatticePipelines", "LatticeGeometry", "LatticeRender", "LatticeIO"]),

@@ -8,7 +8,7 @@ struct Lattice: ParsableCommand {
         commandName: "lattice",
         abstract: "Swift-native 3D generation and reconstruction (TRELLIS, ReconViaGen, VIST3A).",
         subcommands: [
-            CheckFixture.self, Generate.self, Inspect.self, Info.self, Convert.self,
+            Demo.self, CheckFixture.self, Generate.self, Inspect.self, Info.self, Convert.self,
             RandomModel.self, Render.self, Train.self, TrainDefault.self, DataCommand.self,
         ])
 }

@@ -11,7 +11,7 @@ struct TrainDefault: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-default",
         abstract: "Train a stage of the embedded default (see Recipes/embedded-default).",
-        subcommands: [StructureFlow.self])
+        subcommands: [StructureFlow.self, Examples.self])
 
     /// The newest EMA export of `model` in a training run folder.
     static func latestWeights(_ run: URL, model: String) throws -> URL {
@@ -101,6 +101,23 @@ struct TrainDefault: ParsableCommand {
                 FileHandle.standardError.write(Data("error: \(e)\n".utf8))
                 throw ExitCode(2)
             }
+        }
+    }
+
+    struct Examples: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the demo's example photos of held-out shapes and their meshes.")
+
+        @Option(help: "Model folder to write examples/ into.")
+        var out: String
+
+        @Option(help: "Number of examples.")
+        var count = 4
+
+        func run() throws {
+            let names = try EmbeddedDefault.writeExamples(
+                count: count, to: URL(fileURLWithPath: out))
+            print("wrote \(names.count) examples: \(names.joined(separator: ", "))")
         }
     }
 }

@@ -16,6 +16,15 @@ public final class GradNode: @unchecked Sendable {
         self.inputs = inputs
         self.backward = backward
     }
+
+    /// What a node becomes once backward consumed it: a second backward through it is an error.
+    static func freed(_ name: String) -> GradNode {
+        GradNode(name: name + " (freed)", inputs: []) { _ in
+            preconditionFailure(
+                "backward through '\(name)' a second time: its graph was freed by the first "
+                    + "backward (pass retainGraph: true to keep it)")
+        }
+    }
 }
 
 /// Whether ops record autodiff graphs in the current task (see `withNoGrad`).
@@ -62,8 +71,10 @@ extension Tensor {
     }
 
     /// Backpropagates from this tensor. `gradient` defaults to ones (a scalar loss gives 1).
-    /// Leaf tensors that require grad accumulate into `.grad`.
-    public func backward(_ gradient: Tensor? = nil) {
+    /// Leaf tensors that require grad accumulate into `.grad`. As PyTorch, the graph is freed
+    /// as it is consumed unless `retainGraph` (backward rules that capture their own output form
+    /// reference cycles, which would otherwise keep every step's activations alive).
+    public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) {
         precondition(requiresGrad, "backward() on a tensor that does not require grad")
         let seed = gradient ?? Tensor(full: shape, value: 1)
         precondition(seed.shape == shape, "gradient shape \(seed.shape) != tensor shape \(shape)")
@@ -94,6 +105,7 @@ extension Tensor {
                     continue
                 }
                 let inputGrads = fn.backward(g)
+                if !retainGraph { t.gradFn = GradNode.freed(fn.name) }
                 precondition(
                     inputGrads.count == fn.inputs.count,
                     "\(fn.name): backward returned \(inputGrads.count) grads for \(fn.inputs.count) inputs"

@@ -1,0 +1,201 @@
+// `lattice demo` as a library entry point: the embedded default model (shipped as a resource of
+// this target) turns each bundled example photo into a GLB, a 3DGS PLY and a turntable GIF, and
+// each result is scored against the held-out ground-truth shape the photo was rendered from.
+import Foundation
+import LatticeGeometry
+import LatticeIO
+import LatticeModels
+import LatticePipelines
+import LatticeRender
+import LatticeTensor
+
+/// One bundled example: a photo of a held-out shape and that shape's mesh.
+public struct DemoExample: Sendable {
+    public var name: String
+    /// RGBA PNG (transparent background).
+    public var image: URL
+    /// The ground-truth mesh (PLY, TRELLIS's Z-up frame, in [-0.5, 0.5]³).
+    public var groundTruth: URL
+}
+
+/// Scores of one generated asset against its ground truth.
+public struct DemoScore: Sendable {
+    public var name: String
+    /// Symmetric L1 Chamfer distance after normalising each mesh to [-1, 1]³.
+    public var chamfer: Float
+    /// F-score at radius 0.1 in that frame (ReconViaGen's protocol).
+    public var fScore: Float
+    /// Mean PSNR (dB) of shaded mesh renders vs the ground truth's over `viewCount` views.
+    public var psnr: Double
+    public var viewCount: Int
+    /// Files written for this example.
+    public var files: [URL]
+    public var seconds: Double
+}
+
+extension EmbeddedDefault {
+    /// The embedded model folder (pipeline.json, ckpts/, image_encoder.*) in this target's
+    /// resources.
+    public static func modelFolder() throws -> URL {
+        guard
+            let url = Bundle.module.url(forResource: "EmbeddedDefault", withExtension: nil),
+            FileManager.default.fileExists(atPath: url.appendingPathComponent("pipeline.json").path)
+        else {
+            throw LatticeError(
+                .io,
+                "the embedded default's resources (EmbeddedDefault/pipeline.json) are missing from "
+                    + "\(Bundle.module.bundlePath); rebuild the package")
+        }
+        return url
+    }
+
+    /// The bundled examples (`examples/<name>.png` with `examples/<name>_gt.ply`), by name.
+    public static func examples() throws -> [DemoExample] {
+        let dir = try modelFolder().appendingPathComponent("examples")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            .filter { $0.hasSuffix(".png") }.sorted()
+        return try names.map { file in
+            let name = String(file.dropLast(4))
+            let gt = dir.appendingPathComponent("\(name)_gt.ply")
+            guard FileManager.default.fileExists(atPath: gt.path) else {
+                throw LatticeError(.io, "\(gt.path): ground truth of example '\(name)' missing")
+            }
+            return DemoExample(
+                name: name, image: dir.appendingPathComponent(file), groundTruth: gt)
+        }
+    }
+
+    /// The fixed views the demo scores renders on: four yaws at pitch 0.3, r 2, fov 40°.
+    static func scoreCameras() throws -> [(extrinsics: Matrix4, intrinsics: Matrix3)] {
+        try (0..<4).map {
+            try yawPitchRadiusFovToExtrinsicsIntrinsics(
+                yaw: Double($0) * Double.pi / 2 + 0.4, pitch: 0.3, radius: 2, fovDegrees: 40)
+        }
+    }
+
+    /// Chamfer/F-score (20k surface samples each, seeded) and mean render PSNR of `generated`
+    /// against `groundTruth`; also returns the renders (generated, ground truth) of view 0.
+    public static func score(generated: TriangleMesh, groundTruth: TriangleMesh) throws -> (
+        chamfer: Float, fScore: Float, psnr: Double, views: Int,
+        preview: (generated: RasterImage, groundTruth: RasterImage)
+    ) {
+        var generator = RandomGenerator(seed: 7)
+        let metric = meshChamferAndFScore(
+            predicted: generated, reference: groundTruth, samples: 20_000, radius: 0.1,
+            generator: &generator)
+        var total = 0.0
+        var preview: (RasterImage, RasterImage)?
+        let cameras = try scoreCameras()
+        for camera in cameras {
+            let a = try photo(generated, camera: camera, size: 256)
+            let b = try photo(groundTruth, camera: camera, size: 256)
+            total += try psnr(rgbOnBlack(a), rgbOnBlack(b))
+            if preview == nil { preview = (a, b) }
+        }
+        guard let preview else {
+            throw LatticeError(.invalidArgument, "score: no cameras")
+        }
+        return (metric.chamfer, metric.fScore, total / Double(cameras.count), cameras.count, preview)
+    }
+
+    /// RGBA (straight alpha) composited on black -> RGB.
+    static func rgbOnBlack(_ image: RasterImage) -> RasterImage {
+        guard image.channels == 4 else { return image }
+        var out = [Float](repeating: 0, count: image.width * image.height * 3)
+        for i in 0..<(image.width * image.height) {
+            let a = image.pixels[4 * i + 3]
+            for c in 0..<3 { out[3 * i + c] = image.pixels[4 * i + c] * a }
+        }
+        return RasterImage(width: image.width, height: image.height, channels: 3, pixels: out)
+    }
+
+    /// Images side by side (RGB, same height), with a 4 px gap.
+    static func sideBySide(_ images: [RasterImage]) -> RasterImage {
+        let h = images.map(\.height).max() ?? 0
+        let gap = 4
+        let w = images.map(\.width).reduce(0, +) + gap * max(images.count - 1, 0)
+        var out = [Float](repeating: 1, count: w * h * 3)
+        var x0 = 0
+        for image in images {
+            let rgb = rgbOnBlack(image)
+            for y in 0..<rgb.height {
+                for x in 0..<rgb.width {
+                    for c in 0..<3 {
+                        out[(y * w + x0 + x) * 3 + c] = rgb.pixels[(y * rgb.width + x) * 3 + c]
+                    }
+                }
+            }
+            x0 += image.width + gap
+        }
+        return RasterImage(width: w, height: h, channels: 3, pixels: out)
+    }
+
+    /// Runs the embedded default on every bundled example (or those named in `only`), writing
+    /// `<out>/<name>/<name>.{glb,ply,gif}` and `<out>/<name>/comparison.png` (input | ground
+    /// truth | generated mesh, same view), and scores each result.
+    public static func runDemo(
+        outputDirectory: URL, only: [String] = [], formats: Set<ExportFormat> = [.glb, .ply, .video],
+        seed: UInt64 = 1, onEvent: @escaping (String, PipelineEvent) -> Void = { _, _ in }
+    ) throws -> [DemoScore] {
+        let folder = try ModelFolder(root: try modelFolder())
+        var examples = try examples()
+        if !only.isEmpty {
+            let unknown = only.filter { name in !examples.contains { $0.name == name } }
+            guard unknown.isEmpty else {
+                throw LatticeError(
+                    .invalidArgument,
+                    "unknown example(s) \(unknown.joined(separator: ", ")); bundled: "
+                        + examples.map(\.name).joined(separator: ", "))
+            }
+            examples = examples.filter { only.contains($0.name) }
+        }
+        var scores: [DemoScore] = []
+        for example in examples {
+            let start = Date()
+            let pipeline = TrellisPipeline(folder: folder) { onEvent(example.name, $0) }
+            let dir = outputDirectory.appendingPathComponent(example.name)
+            var request = GenerateRequest(modelFolder: folder.root, outputDirectory: dir)
+            request.images = [example.image]
+            request.seed = seed
+            request.formats = formats.union([.glb])
+            request.name = example.name
+            request.videoFrames = 40
+            request.videoResolution = 256
+            let result = try pipeline.generate(request)
+            guard let glb = result.files.first(where: { $0.pathExtension == "glb" }) else {
+                throw LatticeError(.io, "\(example.name): the pipeline wrote no GLB")
+            }
+            let generated = try GLB.read(glb, yUpToZUp: true)
+            let truth = try MeshPLY.readMesh(example.groundTruth)
+            let s = try score(generated: generated, groundTruth: truth)
+            let input = try readImage(at: example.image)
+            let comparison = dir.appendingPathComponent("comparison.png")
+            try writePNG(
+                sideBySide([
+                    try resized(input, to: 256), s.preview.groundTruth, s.preview.generated,
+                ]), to: comparison)
+            scores.append(
+                DemoScore(
+                    name: example.name, chamfer: s.chamfer, fScore: s.fScore, psnr: s.psnr,
+                    viewCount: s.views, files: result.files + [comparison],
+                    seconds: Date().timeIntervalSince(start)))
+        }
+        return scores
+    }
+
+    /// `image` scaled to `size`² (nearest; previews only).
+    static func resized(_ image: RasterImage, to size: Int) throws -> RasterImage {
+        var out = [Float](repeating: 0, count: size * size * image.channels)
+        for y in 0..<size {
+            for x in 0..<size {
+                let sx = min(image.width - 1, x * image.width / size)
+                let sy = min(image.height - 1, y * image.height / size)
+                for c in 0..<image.channels {
+                    out[(y * size + x) * image.channels + c] =
+                        image.pixels[(sy * image.width + sx) * image.channels + c]
+                }
+            }
+        }
+        return RasterImage(width: size, height: size, channels: image.channels, pixels: out)
+    }
+}
