@@ -20,6 +20,9 @@ public final class ImageConditionedFlowMatchingCFGTrainer: TrainingObjective {
     }
 
     public let denoiser: SparseStructureFlowModel
+    /// Further trained modules (e.g. an image encoder producing `condition` with gradients);
+    /// they follow "denoiser" in `models`.
+    public let extraModels: [(name: String, module: Module)]
     public let sigmaMin: Float
     public let pUncond: Float
     public let tSchedule: TimeSchedule
@@ -29,11 +32,14 @@ public final class ImageConditionedFlowMatchingCFGTrainer: TrainingObjective {
     /// Conditioning tokens of the given items: [B, L, cond_channels].
     public let condition: ([Int]) throws -> Tensor
 
-    public var models: [(name: String, module: Module)] { [("denoiser", denoiser)] }
+    public var models: [(name: String, module: Module)] {
+        [("denoiser", denoiser)] + extraModels
+    }
 
     public init(
         denoiser: SparseStructureFlowModel, datasetCount: Int, sigmaMin: Float = 1e-5,
         pUncond: Float = 0.1, tSchedule: TimeSchedule = .logitNormal(mean: 1, std: 1),
+        extraModels: [(name: String, module: Module)] = [],
         latents: @escaping ([Int]) throws -> Tensor, condition: @escaping ([Int]) throws -> Tensor
     ) {
         self.denoiser = denoiser
@@ -41,17 +47,14 @@ public final class ImageConditionedFlowMatchingCFGTrainer: TrainingObjective {
         self.sigmaMin = sigmaMin
         self.pUncond = pUncond
         self.tSchedule = tSchedule
+        self.extraModels = extraModels
         self.latents = latents
         self.condition = condition
     }
 
     /// Timesteps in (0, 1) for a batch of `b`.
     public func sampleT(_ b: Int, generator: inout RandomGenerator) -> [Float] {
-        switch tSchedule {
-        case .uniform: return generator.uniform(count: b)
-        case .logitNormal(let mean, let std):
-            return generator.normal(count: b).map { 1 / (1 + Foundation.exp(-($0 * std + mean))) }
-        }
+        sampleFlowTimes(tSchedule, b, generator: &generator)
     }
 
     public func losses(items: [Int], generator: inout RandomGenerator) throws -> [String: Tensor] {
@@ -73,7 +76,7 @@ public final class ImageConditionedFlowMatchingCFGTrainer: TrainingObjective {
             xt[i] = (1 - tb) * px[i] + (s + (1 - s) * tb) * pn[i]
             target[i] = (1 - s) * pn[i] - px[i]
         }
-        var cond = try condition(items).float().contiguous()  // [B, L, Cc]
+        let cond = try condition(items).float().contiguous()  // [B, L, Cc]
         guard cond.rank == 3, cond.shape[0] == b else {
             throw LatticeError(
                 .shapeMismatch, "flow trainer: condition shape \(cond.shape), expected [\(b), L, C]"
@@ -81,13 +84,9 @@ public final class ImageConditionedFlowMatchingCFGTrainer: TrainingObjective {
         }
         // Classifier-free guidance training: drop whole samples' conditions to zeros.
         let drop = generator.uniform(count: b).map { $0 < pUncond }
-        // A multiplicative keep-mask (exactly 0 or 1) keeps the graph of a trained conditioner.
-        if drop.contains(true) {
-            let keep = Tensor(drop.map { $0 ? Float(0) : 1 }, shape: [b, 1, 1])
-            cond = cond * keep  // [B, L, Cc]
-        }
         let pred = denoiser(
-            Tensor(xt, shape: x0.shape), t: Tensor(t.map { $0 * 1000 }, shape: [b]), cond: cond)
+            Tensor(xt, shape: x0.shape), t: Tensor(t.map { $0 * 1000 }, shape: [b]),
+            cond: droppingConditions(cond, drop))
         let mse = Loss.mse(pred, Tensor(target, shape: x0.shape))
         return ["loss": mse, "mse": mse]
     }

@@ -177,6 +177,12 @@ public final class Trainer {
         guard objective.datasetCount > 0 else {
             throw LatticeError(.invalidArgument, "Trainer: the dataset is empty")
         }
+        let names = objective.models.map(\.name)
+        guard Set(names).count == names.count else {
+            throw LatticeError(
+                .invalidArgument,
+                "Trainer: model names \(names) repeat (checkpoint keys would collide)")
+        }
         self.objective = objective
         self.options = options
         var named: [(String, Parameter)] = []

@@ -72,6 +72,7 @@ public struct ModelSpec: Codable, Sendable {
         case sparseStructureEncoder(TRELLIS.SparseStructureVAEConfig)
         case sparseStructureDecoder(TRELLIS.SparseStructureVAEConfig)
         case sparseStructureFlow(SparseStructureFlowModel.Config)
+        case slatFlow(SLatFlowModel.Config)
     }
 
     /// Upstream class name.
@@ -111,11 +112,15 @@ public struct ModelSpec: Codable, Sendable {
         case "SparseStructureFlowModel":
             try checkKnownKeys(argsDecoder, Self.flowKeys)
             args = .sparseStructureFlow(try SparseStructureFlowModel.Config(from: argsDecoder))
+        case "SLatFlowModel", "ElasticSLatFlowModel":
+            try checkKnownKeys(argsDecoder, SLatFlowModel.Config.fieldNames.sorted())
+            args = .slatFlow(try SLatFlowModel.Config(from: argsDecoder))
         default:
             throw LatticeError(
                 .unsupported,
                 "\(path(decoder.codingPath)).name: model '\(name)' (supported: "
-                    + "SparseStructureEncoder, SparseStructureDecoder, SparseStructureFlowModel)")
+                    + "SparseStructureEncoder, SparseStructureDecoder, SparseStructureFlowModel, "
+                    + "SLatFlowModel)")
         }
     }
 
@@ -126,6 +131,7 @@ public struct ModelSpec: Codable, Sendable {
         case .sparseStructureEncoder(let a), .sparseStructureDecoder(let a):
             try c.encode(a, forKey: .args)
         case .sparseStructureFlow(let a): try c.encode(a, forKey: .args)
+        case .slatFlow(let a): try c.encode(a, forKey: .args)
         }
     }
 }

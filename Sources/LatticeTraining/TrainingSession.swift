@@ -9,13 +9,20 @@ import LatticeTensor
 public enum TrainingSession {
     /// A trainer for `config`. The SS VAE reads its voxels from `dataset.args.roots` (relative
     /// paths resolve against `baseDirectory`) or generates procedural shapes. Flow trainers
-    /// need `latents` and `condition` sources (see `ImageConditionedFlowMatchingCFGTrainer`).
+    /// need `latents` and `condition` sources (see `ImageConditionedFlowMatchingCFGTrainer`);
+    /// SLat flow trainers need `slatFlowData` (see `SLatFlowMatchingTrainer`). `extraModels`
+    /// are trained jointly with a flow denoiser (e.g. the encoder producing the condition).
     public static func make(
         _ config: TrainingConfig, baseDirectory: URL? = nil,
         flowData: (
             count: Int, latents: ([Int]) throws -> Tensor, condition: ([Int]) throws -> Tensor
         )? =
-            nil
+            nil,
+        slatFlowData: (
+            count: Int, latents: (Int) throws -> SLatFlowMatchingTrainer.LatentItem,
+            condition: ([Int]) throws -> Tensor
+        )? = nil,
+        extraModels: [(name: String, module: Module)] = []
     ) throws -> Trainer {
         let args = config.trainer.args
         let options = try args.options()
@@ -66,14 +73,37 @@ public enum TrainingSession {
             let objective = ImageConditionedFlowMatchingCFGTrainer(
                 denoiser: denoiser, datasetCount: flowData.count,
                 sigmaMin: Float(args.sigmaMin ?? 1e-5), pUncond: Float(args.pUncond ?? 0.1),
-                tSchedule: try timeSchedule(args.tSchedule), latents: flowData.latents,
-                condition: flowData.condition)
+                tSchedule: try timeSchedule(args.tSchedule), extraModels: extraModels,
+                latents: flowData.latents, condition: flowData.condition)
+            return try Trainer(objective: objective, options: options)
+        case "SparseFlowMatchingCFGTrainer", "ImageConditionedSparseFlowMatchingCFGTrainer":
+            guard case .slatFlow(let fc)? = config.models["denoiser"]?.args else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "models: \(config.trainer.name) needs 'denoiser' (SLatFlowModel)")
+            }
+            try checkOnly(config, ["denoiser"])
+            guard let slatFlowData else {
+                throw LatticeError(
+                    .unsupported,
+                    "dataset '\(config.dataset.name)': SLat flow training needs encoded structured "
+                        + "latents and image conditions, which the CLI cannot produce yet (use the "
+                        + "library API with latent and condition sources)")
+            }
+            let denoiser = try SLatFlowModel(fc)
+            SLatFlowMatchingTrainer.initialize(denoiser, generator: &generator)
+            let objective = SLatFlowMatchingTrainer(
+                denoiser: denoiser, datasetCount: slatFlowData.count,
+                sigmaMin: Float(args.sigmaMin ?? 1e-5), pUncond: Float(args.pUncond ?? 0.1),
+                tSchedule: try timeSchedule(args.tSchedule), extraModels: extraModels,
+                latents: slatFlowData.latents, condition: slatFlowData.condition)
             return try Trainer(objective: objective, options: options)
         default:
             throw LatticeError(
                 .unsupported,
                 "trainer.name: '\(config.trainer.name)' (supported: SparseStructureVaeTrainer, "
-                    + "FlowMatchingCFGTrainer, ImageConditionedFlowMatchingCFGTrainer)")
+                    + "FlowMatchingCFGTrainer, ImageConditionedFlowMatchingCFGTrainer, "
+                    + "SparseFlowMatchingCFGTrainer, ImageConditionedSparseFlowMatchingCFGTrainer)")
         }
     }
 
