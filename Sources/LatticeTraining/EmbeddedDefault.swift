@@ -104,24 +104,6 @@ public enum EmbeddedDefault {
     }
 }
 
-/// Trains extra modules jointly with an objective (e.g. an image encoder whose tokens condition
-/// a flow): they join the optimised and checkpointed models; the losses are the objective's.
-public final class JointObjective: TrainingObjective {
-    public let inner: TrainingObjective
-    public let extra: [(name: String, module: Module)]
-
-    public init(_ inner: TrainingObjective, extra: [(name: String, module: Module)]) {
-        self.inner = inner
-        self.extra = extra
-    }
-
-    public var models: [(name: String, module: Module)] { inner.models + extra }
-    public var datasetCount: Int { inner.datasetCount }
-    public func losses(items: [Int], generator: inout RandomGenerator) throws -> [String: Tensor] {
-        try inner.losses(items: items, generator: &generator)
-    }
-}
-
 extension EmbeddedDefault {
     /// SS latents (posterior means, [8, 8, 8, 8] each) of shapes `0..<count`, flattened.
     public static func structureLatents(
@@ -160,7 +142,7 @@ extension EmbeddedDefault {
         let box = TrainerBox()
         let objective = ImageConditionedFlowMatchingCFGTrainer(
             denoiser: flow, datasetCount: latents.count, sigmaMin: 1e-5, pUncond: 0.1,
-            tSchedule: .logitNormal(mean: 1, std: 1),
+            tSchedule: .logitNormal(mean: 1, std: 1), extraModels: [("image_encoder", encoder)],
             latents: { items in
                 Tensor(items.flatMap { latents[$0] }, shape: [items.count, 8, 8, 8, 8])
             },
@@ -174,9 +156,7 @@ extension EmbeddedDefault {
                 }
                 return try TrellisPipeline.conditionTokens(encoder, ImagePreprocess.batch(images))
             })
-        let trainer = try Trainer(
-            objective: JointObjective(objective, extra: [("image_encoder", encoder)]),
-            options: options)
+        let trainer = try Trainer(objective: objective, options: options)
         box.trainer = trainer
         return (trainer, flow, encoder)
     }
