@@ -11,7 +11,9 @@ struct TrainDefault: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-default",
         abstract: "Train a stage of the embedded default (see Recipes/embedded-default).",
-        subcommands: [StructureFlow.self, Examples.self])
+        subcommands: [
+            StructureFlow.self, SLatVAE.self, SLatFlow.self, Package.self, Examples.self,
+        ])
 
     /// The newest weights export of `model` in a training run folder. The recipe's runs are
     /// short, so it takes the trained weights, not the EMA copy (an EMA without bias correction
