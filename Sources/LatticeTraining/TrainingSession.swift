@@ -9,13 +9,15 @@ import LatticeTensor
 public enum TrainingSession {
     /// A trainer for `config`. The SS VAE reads its voxels from `dataset.args.roots` (relative
     /// paths resolve against `baseDirectory`) or generates procedural shapes. Flow trainers
-    /// need `latents` and `condition` sources (see `ImageConditionedFlowMatchingCFGTrainer`).
+    /// need `latents` and `condition` sources (see `ImageConditionedFlowMatchingCFGTrainer`);
+    /// the SLat VAE trainer needs `slatData`.
     public static func make(
         _ config: TrainingConfig, baseDirectory: URL? = nil,
         flowData: (
             count: Int, latents: ([Int]) throws -> Tensor, condition: ([Int]) throws -> Tensor
         )? =
-            nil
+            nil,
+        slatData: SLatSampleSource? = nil
     ) throws -> Trainer {
         let args = config.trainer.args
         let options = try args.options()
@@ -69,11 +71,52 @@ public enum TrainingSession {
                 tSchedule: try timeSchedule(args.tSchedule), latents: flowData.latents,
                 condition: flowData.condition)
             return try Trainer(objective: objective, options: options)
+        case "SLatVaeGaussianTrainer":
+            guard case .slatEncoder(let ec)? = config.models["encoder"]?.args,
+                case .slatGaussianDecoder(let dc)? = config.models["decoder"]?.args
+            else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "models: SLatVaeGaussianTrainer needs 'encoder' (SLatEncoder) and 'decoder' "
+                        + "(SLatGaussianDecoder)")
+            }
+            try checkOnly(config, ["encoder", "decoder"])
+            guard let slatData else {
+                throw LatticeError(
+                    .unsupported,
+                    "dataset '\(config.dataset.name)': the SLat VAE trainer needs SLat samples "
+                        + "(voxels, features, views); pass an SLatSampleSource")
+            }
+            let encoder = try SLatEncoder(ec)
+            let decoder = try SLatGaussianDecoder(dc)
+            SLatVaeGaussianTrainer.initialize(encoder, generator: &generator)
+            SLatVaeGaussianTrainer.initialize(decoder, generator: &generator)
+            guard let lossType = SLatVaeGaussianTrainer.LossType(rawValue: args.lossType ?? "l1")
+            else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "trainer.args.loss_type: '\(args.lossType ?? "")' (expected l1 or l2)")
+            }
+            let regs = args.regularizations ?? [:]
+            for key in regs.keys.sorted() where key != "lambda_vol" && key != "lambda_opacity" {
+                throw LatticeError(
+                    .invalidConfig,
+                    "trainer.args.regularizations: unknown field '\(key)' (known: lambda_vol, "
+                        + "lambda_opacity)")
+            }
+            let objective = try SLatVaeGaussianTrainer(
+                encoder: encoder, decoder: decoder, data: slatData, lossType: lossType,
+                lambdaSSIM: Float(args.lambdaSsim ?? 0.2), lambdaKL: Float(args.lambdaKl ?? 1e-6),
+                lambdaVolume: regs["lambda_vol"].map { Float($0) },
+                lambdaOpacity: regs["lambda_opacity"].map { Float($0) },
+                viewsPerItem: args.viewsPerItem ?? 1)
+            return try Trainer(objective: objective, options: options)
         default:
             throw LatticeError(
                 .unsupported,
                 "trainer.name: '\(config.trainer.name)' (supported: SparseStructureVaeTrainer, "
-                    + "FlowMatchingCFGTrainer, ImageConditionedFlowMatchingCFGTrainer)")
+                    + "FlowMatchingCFGTrainer, ImageConditionedFlowMatchingCFGTrainer, "
+                    + "SLatVaeGaussianTrainer)")
         }
     }
 
