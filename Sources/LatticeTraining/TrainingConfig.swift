@@ -72,7 +72,14 @@ public struct ModelSpec: Codable, Sendable {
         case sparseStructureEncoder(TRELLIS.SparseStructureVAEConfig)
         case sparseStructureDecoder(TRELLIS.SparseStructureVAEConfig)
         case sparseStructureFlow(SparseStructureFlowModel.Config)
+<<<<<<< HEAD
         case slatFlow(SLatFlowModel.Config)
+=======
+        /// `SLatEncoder` / `ElasticSLatEncoder`.
+        case slatEncoder(SLatEncoder.Config)
+        /// `SLatGaussianDecoder` / `ElasticSLatGaussianDecoder`.
+        case slatGaussianDecoder(SLatGaussianDecoder.Config)
+>>>>>>> gs-trainer
     }
 
     /// Upstream class name.
@@ -112,15 +119,26 @@ public struct ModelSpec: Codable, Sendable {
         case "SparseStructureFlowModel":
             try checkKnownKeys(argsDecoder, Self.flowKeys)
             args = .sparseStructureFlow(try SparseStructureFlowModel.Config(from: argsDecoder))
+<<<<<<< HEAD
         case "SLatFlowModel", "ElasticSLatFlowModel":
             try checkKnownKeys(argsDecoder, SLatFlowModel.Config.fieldNames.sorted())
             args = .slatFlow(try SLatFlowModel.Config(from: argsDecoder))
+=======
+        case "SLatEncoder", "ElasticSLatEncoder":
+            args = .slatEncoder(try SLatEncoder.Config(from: argsDecoder))
+        case "SLatGaussianDecoder", "ElasticSLatGaussianDecoder":
+            args = .slatGaussianDecoder(try SLatGaussianDecoder.Config(from: argsDecoder))
+>>>>>>> gs-trainer
         default:
             throw LatticeError(
                 .unsupported,
                 "\(path(decoder.codingPath)).name: model '\(name)' (supported: "
                     + "SparseStructureEncoder, SparseStructureDecoder, SparseStructureFlowModel, "
+<<<<<<< HEAD
                     + "SLatFlowModel)")
+=======
+                    + "SLatEncoder, SLatGaussianDecoder)")
+>>>>>>> gs-trainer
         }
     }
 
@@ -131,7 +149,12 @@ public struct ModelSpec: Codable, Sendable {
         case .sparseStructureEncoder(let a), .sparseStructureDecoder(let a):
             try c.encode(a, forKey: .args)
         case .sparseStructureFlow(let a): try c.encode(a, forKey: .args)
+<<<<<<< HEAD
         case .slatFlow(let a): try c.encode(a, forKey: .args)
+=======
+        case .slatEncoder(let a): try c.encode(a, forKey: .args)
+        case .slatGaussianDecoder(let a): try c.encode(a, forKey: .args)
+>>>>>>> gs-trainer
         }
     }
 }
@@ -174,6 +197,9 @@ public struct DatasetArgs: Codable, Sendable {
     public var proceduralCount: Int?
     /// Lattice: seed of the procedural shapes.
     public var proceduralSeed: UInt64?
+    /// Upstream SparseFeat2Render kwargs (feature model name, voxel cap), accepted and ignored.
+    public var model: String?
+    public var maxNumVoxels: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case resolution
@@ -184,6 +210,8 @@ public struct DatasetArgs: Codable, Sendable {
         case roots
         case proceduralCount = "procedural_count"
         case proceduralSeed = "procedural_seed"
+        case model
+        case maxNumVoxels = "max_num_voxels"
     }
 
     public init() {}
@@ -199,6 +227,8 @@ public struct DatasetArgs: Codable, Sendable {
         roots = try c.decodeIfPresent(String.self, forKey: .roots)
         proceduralCount = try c.decodeIfPresent(Int.self, forKey: .proceduralCount)
         proceduralSeed = try c.decodeIfPresent(UInt64.self, forKey: .proceduralSeed)
+        model = try c.decodeIfPresent(String.self, forKey: .model)
+        maxNumVoxels = try c.decodeIfPresent(Int.self, forKey: .maxNumVoxels)
     }
 }
 
@@ -304,6 +334,15 @@ public struct TrainerArgs: Codable, Sendable {
     public var sigmaMin: Double?
     public var pUncond: Double?
     public var imageCondModel: String?
+    // SLatVaeGaussianTrainer (LPIPS is not implemented: lambda_lpips is accepted and ignored)
+    public var lambdaSsim: Double?
+    public var lambdaLpips: Double?
+    /// `lambda_vol`, `lambda_opacity`.
+    public var regularizations: [String: Double]?
+    /// Upstream elastic memory controller (accepted and ignored).
+    public var elastic: NamedArgs?
+    /// Lattice: views rendered per item and step (upstream 1).
+    public var viewsPerItem: Int?
     /// Lattice: seed of initialisation, data order and noise.
     public var seed: UInt64?
 
@@ -330,6 +369,11 @@ public struct TrainerArgs: Codable, Sendable {
         case sigmaMin = "sigma_min"
         case pUncond = "p_uncond"
         case imageCondModel = "image_cond_model"
+        case lambdaSsim = "lambda_ssim"
+        case lambdaLpips = "lambda_lpips"
+        case regularizations
+        case elastic
+        case viewsPerItem = "views_per_item"
         case seed
     }
 
@@ -365,6 +409,11 @@ public struct TrainerArgs: Codable, Sendable {
         sigmaMin = try c.decodeIfPresent(Double.self, forKey: .sigmaMin)
         pUncond = try c.decodeIfPresent(Double.self, forKey: .pUncond)
         imageCondModel = try c.decodeIfPresent(String.self, forKey: .imageCondModel)
+        lambdaSsim = try c.decodeIfPresent(Double.self, forKey: .lambdaSsim)
+        lambdaLpips = try c.decodeIfPresent(Double.self, forKey: .lambdaLpips)
+        regularizations = try c.decodeIfPresent([String: Double].self, forKey: .regularizations)
+        elastic = try c.decodeIfPresent(NamedArgs.self, forKey: .elastic)
+        viewsPerItem = try c.decodeIfPresent(Int.self, forKey: .viewsPerItem)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
     }
 

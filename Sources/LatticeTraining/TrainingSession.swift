@@ -11,7 +11,8 @@ public enum TrainingSession {
     /// paths resolve against `baseDirectory`) or generates procedural shapes. Flow trainers
     /// need `latents` and `condition` sources (see `ImageConditionedFlowMatchingCFGTrainer`);
     /// SLat flow trainers need `slatFlowData` (see `SLatFlowMatchingTrainer`). `extraModels`
-    /// are trained jointly with a flow denoiser (e.g. the encoder producing the condition).
+    /// are trained jointly with a flow denoiser (e.g. the encoder producing the condition);
+    /// the SLat VAE trainer needs `slatData`.
     public static func make(
         _ config: TrainingConfig, baseDirectory: URL? = nil,
         flowData: (
@@ -22,7 +23,8 @@ public enum TrainingSession {
             count: Int, latents: (Int) throws -> SLatFlowMatchingTrainer.LatentItem,
             condition: ([Int]) throws -> Tensor
         )? = nil,
-        extraModels: [(name: String, module: Module)] = []
+        extraModels: [(name: String, module: Module)] = [],
+        slatData: SLatSampleSource? = nil
     ) throws -> Trainer {
         let args = config.trainer.args
         let options = try args.options()
@@ -98,12 +100,53 @@ public enum TrainingSession {
                 tSchedule: try timeSchedule(args.tSchedule), extraModels: extraModels,
                 latents: slatFlowData.latents, condition: slatFlowData.condition)
             return try Trainer(objective: objective, options: options)
+        case "SLatVaeGaussianTrainer":
+            guard case .slatEncoder(let ec)? = config.models["encoder"]?.args,
+                case .slatGaussianDecoder(let dc)? = config.models["decoder"]?.args
+            else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "models: SLatVaeGaussianTrainer needs 'encoder' (SLatEncoder) and 'decoder' "
+                        + "(SLatGaussianDecoder)")
+            }
+            try checkOnly(config, ["encoder", "decoder"])
+            guard let slatData else {
+                throw LatticeError(
+                    .unsupported,
+                    "dataset '\(config.dataset.name)': the SLat VAE trainer needs SLat samples "
+                        + "(voxels, features, views); pass an SLatSampleSource")
+            }
+            let encoder = try SLatEncoder(ec)
+            let decoder = try SLatGaussianDecoder(dc)
+            SLatVaeGaussianTrainer.initialize(encoder, generator: &generator)
+            SLatVaeGaussianTrainer.initialize(decoder, generator: &generator)
+            guard let lossType = SLatVaeGaussianTrainer.LossType(rawValue: args.lossType ?? "l1")
+            else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "trainer.args.loss_type: '\(args.lossType ?? "")' (expected l1 or l2)")
+            }
+            let regs = args.regularizations ?? [:]
+            for key in regs.keys.sorted() where key != "lambda_vol" && key != "lambda_opacity" {
+                throw LatticeError(
+                    .invalidConfig,
+                    "trainer.args.regularizations: unknown field '\(key)' (known: lambda_vol, "
+                        + "lambda_opacity)")
+            }
+            let objective = try SLatVaeGaussianTrainer(
+                encoder: encoder, decoder: decoder, data: slatData, lossType: lossType,
+                lambdaSSIM: Float(args.lambdaSsim ?? 0.2), lambdaKL: Float(args.lambdaKl ?? 1e-6),
+                lambdaVolume: regs["lambda_vol"].map { Float($0) },
+                lambdaOpacity: regs["lambda_opacity"].map { Float($0) },
+                viewsPerItem: args.viewsPerItem ?? 1)
+            return try Trainer(objective: objective, options: options)
         default:
             throw LatticeError(
                 .unsupported,
                 "trainer.name: '\(config.trainer.name)' (supported: SparseStructureVaeTrainer, "
                     + "FlowMatchingCFGTrainer, ImageConditionedFlowMatchingCFGTrainer, "
-                    + "SparseFlowMatchingCFGTrainer, ImageConditionedSparseFlowMatchingCFGTrainer)")
+                    + "SparseFlowMatchingCFGTrainer, ImageConditionedSparseFlowMatchingCFGTrainer, "
+                    + "SLatVaeGaussianTrainer)")
         }
     }
 

@@ -95,6 +95,33 @@ extension TrainDefault {
         }
     }
 
+    struct GaussianDecoder: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gs-decoder",
+            abstract: "Train the Gaussian decoder on the frozen SLat encoder (rendered L1 + SSIM).")
+
+        @OptionGroup var stage: SLatStageOptions
+
+        @Option(help: "The slat-vae run folder (its encoder EMA weights).")
+        var slatVae: String
+
+        func run() throws {
+            try reportingErrors {
+                var generator = RandomGenerator(seed: 41)
+                let encoder = try EmbeddedDefault.load(
+                    "slat_encoder", weights: TrainDefault.latestWeights(URL(fileURLWithPath: slatVae), model: "encoder"),
+                    as: SLatEncoder.self)
+                guard let decoder = try TrellisModels.build(EmbeddedDefault.descriptor("slat_decoder_gs")) as? SLatGaussianDecoder
+                else { throw LatticeError(.invalidConfig, "embedded default: GS decoder descriptor") }
+                SLatVaeGaussianTrainer.initialize(decoder, generator: &generator)
+                let objective = try SLatVaeGaussianTrainer(
+                    encoder: encoder, decoder: decoder, data: EmbeddedDefault.slatSource(count: stage.count),
+                    trainEncoder: false)
+                try stage.run(try Trainer(objective: objective, options: stage.options(seed: 41)), label: "gs-decoder")
+            }
+        }
+    }
+
     struct SLatFlow: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "slat-flow",
