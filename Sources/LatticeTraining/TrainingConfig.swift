@@ -72,14 +72,11 @@ public struct ModelSpec: Codable, Sendable {
         case sparseStructureEncoder(TRELLIS.SparseStructureVAEConfig)
         case sparseStructureDecoder(TRELLIS.SparseStructureVAEConfig)
         case sparseStructureFlow(SparseStructureFlowModel.Config)
-<<<<<<< HEAD
         case slatFlow(SLatFlowModel.Config)
-=======
         /// `SLatEncoder` / `ElasticSLatEncoder`.
         case slatEncoder(SLatEncoder.Config)
         /// `SLatGaussianDecoder` / `ElasticSLatGaussianDecoder`.
         case slatGaussianDecoder(SLatGaussianDecoder.Config)
->>>>>>> gs-trainer
     }
 
     /// Upstream class name.
@@ -119,26 +116,19 @@ public struct ModelSpec: Codable, Sendable {
         case "SparseStructureFlowModel":
             try checkKnownKeys(argsDecoder, Self.flowKeys)
             args = .sparseStructureFlow(try SparseStructureFlowModel.Config(from: argsDecoder))
-<<<<<<< HEAD
         case "SLatFlowModel", "ElasticSLatFlowModel":
             try checkKnownKeys(argsDecoder, SLatFlowModel.Config.fieldNames.sorted())
             args = .slatFlow(try SLatFlowModel.Config(from: argsDecoder))
-=======
         case "SLatEncoder", "ElasticSLatEncoder":
             args = .slatEncoder(try SLatEncoder.Config(from: argsDecoder))
         case "SLatGaussianDecoder", "ElasticSLatGaussianDecoder":
             args = .slatGaussianDecoder(try SLatGaussianDecoder.Config(from: argsDecoder))
->>>>>>> gs-trainer
         default:
             throw LatticeError(
                 .unsupported,
                 "\(path(decoder.codingPath)).name: model '\(name)' (supported: "
                     + "SparseStructureEncoder, SparseStructureDecoder, SparseStructureFlowModel, "
-<<<<<<< HEAD
-                    + "SLatFlowModel)")
-=======
-                    + "SLatEncoder, SLatGaussianDecoder)")
->>>>>>> gs-trainer
+                    + "SLatFlowModel, SLatEncoder, SLatGaussianDecoder)")
         }
     }
 
@@ -149,12 +139,9 @@ public struct ModelSpec: Codable, Sendable {
         case .sparseStructureEncoder(let a), .sparseStructureDecoder(let a):
             try c.encode(a, forKey: .args)
         case .sparseStructureFlow(let a): try c.encode(a, forKey: .args)
-<<<<<<< HEAD
         case .slatFlow(let a): try c.encode(a, forKey: .args)
-=======
         case .slatEncoder(let a): try c.encode(a, forKey: .args)
         case .slatGaussianDecoder(let a): try c.encode(a, forKey: .args)
->>>>>>> gs-trainer
         }
     }
 }

@@ -12,7 +12,7 @@ struct TrainDefault: ParsableCommand {
         commandName: "train-default",
         abstract: "Train a stage of the embedded default (see Recipes/embedded-default).",
         subcommands: [
-            StructureFlow.self, SLatVAE.self, GaussianDecoder.self, SLatFlow.self, Package.self, Examples.self,
+            StructureFlow.self, SLatVAE.self, MeshDecoder.self, GaussianDecoder.self, SLatFlow.self, Package.self, Examples.self,
         ])
 
     /// The newest weights export of `model` in a training run folder. The recipe's runs are

@@ -95,6 +95,35 @@ extension TrainDefault {
         }
     }
 
+    struct MeshDecoder: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "mesh-decoder",
+            abstract: "Continue the mesh decoder of a slat-vae run on its frozen encoder.")
+
+        @OptionGroup var stage: SLatStageOptions
+
+        @Option(help: "The slat-vae run folder (its encoder and decoder weights).")
+        var slatVae: String
+
+        func run() throws {
+            try reportingErrors {
+                let run = URL(fileURLWithPath: slatVae)
+                let encoder = try EmbeddedDefault.load(
+                    "slat_encoder", weights: TrainDefault.latestWeights(run, model: "encoder"),
+                    as: SLatEncoder.self)
+                let decoder = try EmbeddedDefault.load(
+                    "slat_decoder_mesh", weights: TrainDefault.latestWeights(run, model: "decoder"),
+                    as: SLatMeshDecoder.self)
+                let objective = try SLatVaeMeshDecoderTrainer(
+                    decoder: decoder, encoder: encoder, trainEncoder: false,
+                    data: EmbeddedDefault.slatSource(count: stage.count), latentMode: .sample)
+                try stage.run(
+                    try Trainer(objective: objective, options: stage.options(seed: 61)),
+                    label: "mesh-decoder")
+            }
+        }
+    }
+
     struct GaussianDecoder: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gs-decoder",
@@ -178,6 +207,8 @@ extension TrainDefault {
         @Option var slatVae: String
         @Option var gsDecoder: String
         @Option var slatFlow: String
+        @Option(help: "A mesh-decoder run continuing the slat-vae run's decoder (optional).")
+        var meshDecoder: String?
         @Option(help: "Model folder to write (pipeline.json, ckpts/, image_encoder.*).")
         var out: String
         @Option var steps = 25
@@ -198,7 +229,7 @@ extension TrainDefault {
                     .init(key: "slat_decoder_gs", stem: "slat_dec_gs_swin8_lattice_32l8gs16",
                           descriptor: try EmbeddedDefault.descriptor("slat_decoder_gs"), weights: try w(gsDecoder, "decoder")),
                     .init(key: "slat_decoder_mesh", stem: "slat_dec_mesh_swin8_lattice_32l8m256c",
-                          descriptor: try EmbeddedDefault.descriptor("slat_decoder_mesh"), weights: try w(slatVae, "decoder")),
+                          descriptor: try EmbeddedDefault.descriptor("slat_decoder_mesh"), weights: try w(meshDecoder ?? slatVae, "decoder")),
                     .init(key: "slat_encoder", stem: "slat_enc_swin8_lattice_32l8",
                           descriptor: try EmbeddedDefault.descriptor("slat_encoder"), weights: try w(slatVae, "encoder")),
                     .init(key: "image_cond_model", stem: "image_encoder",

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Reproduces the embedded default (Sources/LatticeTraining/Resources/EmbeddedDefault) from
+# nothing: every stage trains on procedural shapes generated on the fly (no download).
+# Usage: Recipes/embedded-default/train.sh [WORK_DIR]   (default: .build/embedded-default)
+# Stages 2+3 and 4+5 may run side by side; the times in README.md are for this order on 2 cores.
+set -eu
+cd "$(dirname "$0")/../.."
+WORK=${1:-.build/embedded-default}
+swift build -c release --product lattice
+L=.build/release/lattice
+mkdir -p "$WORK"
+# 1. Sparse-structure VAE on 32³ occupancy (Dice + KL), 1200 steps of 4 shapes.
+$L train Recipes/embedded-default/ss_vae.json --out "$WORK/ss_vae"
+# 2. Sparse-structure flow jointly with the small image encoder, on the VAE's latents.
+$L train-default ss-flow --ss-vae "$WORK/ss_vae" --out "$WORK/ss_flow" --count 2000 \
+    --steps "${SS_FLOW_STEPS:-2000}" --batch 8
+# 3. SLat encoder + mesh decoder (TSDF, FlexiCubes regularisers, colour).
+$L train-default slat-vae --out "$WORK/slat_vae" --count 400 --steps "${SLAT_VAE_STEPS:-200}" \
+    --batch 2
+# 4. Gaussian decoder on the frozen encoder (rendered L1 + SSIM + regularisers).
+$L train-default gs-decoder --slat-vae "$WORK/slat_vae" --out "$WORK/gs_decoder" --count 400 \
+    --steps "${GS_STEPS:-300}" --batch 2
+# 5. SLat flow on the frozen encoder's normalised latents, conditioned by the image encoder.
+$L train-default slat-flow --slat-vae "$WORK/slat_vae" --ss-flow "$WORK/ss_flow" \
+    --out "$WORK/slat_flow" --count 400 --steps "${SLAT_FLOW_STEPS:-600}" --batch 4
+# 6. The model folder, and the demo's examples (held-out shapes).
+OUT=Sources/LatticeTraining/Resources/EmbeddedDefault
+$L train-default package --ss-vae "$WORK/ss_vae" --ss-flow "$WORK/ss_flow" \
+    --slat-vae "$WORK/slat_vae" --gs-decoder "$WORK/gs_decoder" --slat-flow "$WORK/slat_flow" \
+    --out "$OUT"
+$L train-default examples --out "$OUT" --count 6
