@@ -60,6 +60,11 @@ public final class SLatFlowMatchingTrainer: TrainingObjective {
         sampleFlowTimes(tSchedule, b, generator: &generator)
     }
 
+    /// Which of `b` items get the negative condition (each with probability p_uncond).
+    public func sampleConditionDrop(_ b: Int, generator: inout RandomGenerator) -> [Bool] {
+        generator.uniform(count: b).map { $0 < pUncond }
+    }
+
     /// The items' latents as one SparseTensor (coords b, x, y, z; each item's rows contiguous,
     /// items in the given order; feats [N, in_channels]).
     public func batch(_ items: [Int]) throws -> SparseTensor {
@@ -109,7 +114,7 @@ public final class SLatFlowMatchingTrainer: TrainingObjective {
                 .shapeMismatch,
                 "SLat flow trainer: condition shape \(cond.shape), expected [\(b), L, C]")
         }
-        let drop = generator.uniform(count: b).map { $0 < pUncond }
+        let drop = sampleConditionDrop(b, generator: &generator)
         let pred = try denoiser(
             x0.replacing(feats: Tensor(xt, shape: shape)),
             t: Tensor(t.map { $0 * 1000 }, shape: [b]),

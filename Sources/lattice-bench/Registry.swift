@@ -18,4 +18,5 @@ let allBenchmarks: [Benchmark] = [
     FlowBench.benchmarks,
     SLatVAEBench.benchmarks,
     GeometryBench.benchmarks,
+    TrainingBench.benchmarks,
 ].flatMap { $0 }
