@@ -48,6 +48,9 @@ public struct TrainerOptions: Sendable {
     public var eps: Float = 1e-8
     /// LinearWarmupLRScheduler warmup (nil: constant rate, as the SS configs).
     public var warmupSteps: Int?
+    /// Half-cosine decay after the warmup down to this fraction of the rate at `maxSteps`
+    /// (Lattice's `CosineWarmupLRScheduler`; nil: constant after the warmup, as upstream).
+    public var cosineMinFraction: Float?
     public var emaRates: [Float] = [0.9999]
     public var gradClip: GradClip?
     /// Loss-log / plot interval in steps.
@@ -213,6 +216,12 @@ public final class Trainer {
 
     /// The learning rate of step `step` (zero-based).
     public func learningRate(at step: Int) -> Float {
+        if let fraction = options.cosineMinFraction {
+            return CosineWarmupSchedule(
+                rate: options.learningRate, warmupSteps: options.warmupSteps ?? 0,
+                totalSteps: options.maxSteps, minRate: options.learningRate * fraction
+            ).learningRate(at: step)
+        }
         guard let w = options.warmupSteps else { return options.learningRate }
         return LinearWarmupSchedule(rate: options.learningRate, warmupSteps: w)
             .learningRate(at: step)

@@ -431,14 +431,27 @@ public struct TrainerArgs: Codable, Sendable {
             if let e = opt.args["eps"] { o.eps = Float(e) }
         }
         if let s = lrScheduler {
-            try s.check(known: ["warmup_steps"], context: "trainer.args.lr_scheduler")
-            guard s.name == "LinearWarmupLRScheduler", let w = s.args["warmup_steps"] else {
+            switch s.name {
+            case "LinearWarmupLRScheduler":
+                try s.check(known: ["warmup_steps"], context: "trainer.args.lr_scheduler")
+                guard let w = s.args["warmup_steps"] else {
+                    throw LatticeError(
+                        .invalidConfig,
+                        "trainer.args.lr_scheduler: LinearWarmupLRScheduler needs args.warmup_steps")
+                }
+                o.warmupSteps = Int(w)
+            case "CosineWarmupLRScheduler":
+                // Lattice's: linear warmup, then half-cosine to min_lr_ratio·lr at max_steps.
+                try s.check(
+                    known: ["warmup_steps", "min_lr_ratio"], context: "trainer.args.lr_scheduler")
+                o.warmupSteps = s.args["warmup_steps"].map { Int($0) }
+                o.cosineMinFraction = Float(s.args["min_lr_ratio"] ?? 0)
+            default:
                 throw LatticeError(
                     .unsupported,
-                    "trainer.args.lr_scheduler: '\(s.name)' (supported: LinearWarmupLRScheduler "
-                        + "with args.warmup_steps)")
+                    "trainer.args.lr_scheduler: '\(s.name)' (supported: LinearWarmupLRScheduler, "
+                        + "CosineWarmupLRScheduler)")
             }
-            o.warmupSteps = Int(w)
         }
         o.emaRates = (emaRate ?? [0.9999]).map { Float($0) }
         switch gradClip {

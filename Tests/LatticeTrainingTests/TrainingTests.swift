@@ -146,6 +146,27 @@ enum Tiny {
         try expectSameRun(full, resumed)
     }
 
+    @Test func cosineScheduleFromConfig() throws {
+        // Warmup 2 then half-cosine to 10% at max_steps 10: the rates must follow the formula
+        // (float32 rounding of ~1e-3 values is ~6e-11, so 1e-9 is a tight bound).
+        let extra = """
+            , "lr_scheduler": {"name": "CosineWarmupLRScheduler", "args": {"warmup_steps": 2,
+              "min_lr_ratio": 0.1}}
+            """
+        let trainer = try Tiny.vaeTrainer(Tiny.vaeConfig(steps: 10, lr: 1e-3, extraTrainer: extra))
+        #expect(abs(trainer.learningRate(at: 0) - 5e-4) < 1e-9)
+        #expect(abs(trainer.learningRate(at: 2) - 1e-3) < 1e-9)
+        let mid = 1e-4 + 9e-4 * 0.5 * (1 + cos(Double.pi * 3 / 8))
+        #expect(abs(Double(trainer.learningRate(at: 5)) - mid) < 1e-9)
+        #expect(abs(trainer.learningRate(at: 10) - 1e-4) < 1e-9)
+        let bad = Tiny.vaeConfig(
+            steps: 1,
+            extraTrainer: ", \"lr_scheduler\": {\"name\": \"Cosine\", \"args\": {}}")
+        #expect(throws: LatticeError.self) {
+            _ = try Tiny.vaeTrainer(bad)
+        }
+    }
+
     @Test func flowResumeIsBitExact() throws {
         let full = try Tiny.flowTrainer(steps: 5, split: 2)
         try full.run()
