@@ -9,10 +9,14 @@ final class ProgressBar {
     let start: Date
     var lastPrint = Date.distantPast
     let isTerminal = isatty(STDERR_FILENO) != 0
+    /// What a step is called in the rate ("steps/s", "items/s"), plural.
+    let unit: String
+    var singular: String { unit.hasSuffix("s") ? String(unit.dropLast()) : unit }
 
     /// A bar for `total` steps whose clock started at `start` (default now).
-    init(_ label: String, total: Int, start: Date = Date()) {
+    init(_ label: String, total: Int, start: Date = Date(), unit: String = "steps") {
         self.label = label
+        self.unit = unit
         self.start = start
         self.total = max(total, 1)
     }
@@ -39,8 +43,8 @@ final class ProgressBar {
             String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         let rateText =
             rate >= 1
-            ? String(format: "%.2f steps/s", rate)
-            : String(format: "%.1f s/step", rate > 0 ? 1 / rate : 0)
+            ? String(format: "%.2f ", rate) + "\(unit)/s"
+            : String(format: "%.1f s/", rate > 0 ? 1 / rate : 0) + singular
         let line =
             "\(label) [\(bar)] \(done)/\(total)  \(note.isEmpty ? "" : note + "  ")\(rateText)  "
             + (finished ? "done in \(Self.duration(elapsed))" : "ETA \(Self.duration(eta))")

@@ -64,7 +64,8 @@ struct Train: ParsableCommand {
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Build training data.", subcommands: [Shapes.self])
+        commandName: "data", abstract: "Build training data.",
+        subcommands: [Shapes.self, DataBuild.self])
 
     struct Shapes: ParsableCommand {
         static let configuration = CommandConfiguration(

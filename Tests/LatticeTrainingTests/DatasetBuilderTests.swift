@@ -4,6 +4,7 @@
 import Foundation
 import LatticeGeometry
 import LatticeIO
+import LatticeModels
 import LatticeTensor
 import Testing
 
@@ -205,6 +206,70 @@ enum TinyData {
         } catch let e as LatticeError {
             #expect(e.message.contains("items/box/mesh.ply"))
         }
+    }
+
+    @Test func featureAveragingMatchesGridSample() throws {
+        // The accumulator's projection + bilinear sampling against the tensor engine's
+        // grid_sample(align_corners=False) on uv·2 - 1, averaged over views (upstream).
+        let mesh = ProceduralShapes(seed: 2).shape(0).mesh
+        let cameras = DatasetCamera.trellisViews(count: 3, offset: (0.2, 0.6))
+        let views = try cameras.map { try renderDatasetView(mesh, camera: $0, size: 24, ssaa: 1) }
+        let coords = Voxelizer.voxelizeSurface(mesh, resolution: 12)
+        let n = coords.count
+        var g = RandomGenerator(seed: 5)
+        let (c, h, w) = (3, 5, 7)
+        let maps = views.map { _ in
+            FeatureMap(width: w, height: h, channels: c, values: g.uniform(count: h * w * c))
+        }
+        var acc = VoxelFeatureAccumulator(
+            coords: coords, resolution: 12, channels: c, visibilityTest: false)
+        for (v, m) in zip(views, maps) { acc.add(v, m) }
+        let fast = acc.result()
+        var reference = [Float](repeating: 0, count: n * c)
+        let centres = Voxelizer.voxelCentres(coords, resolution: 12)
+        for (v, m) in zip(views, maps) {
+            let x = Tensor(m.values, shape: [1, h, w, c]).permute([0, 3, 1, 2]).contiguous()  // [1, C, H, W]
+            var grid: [Float] = []
+            for p in centres {
+                let e = v.view.extrinsics
+                let k = v.view.intrinsics
+                let z = e[8] * p.x + e[9] * p.y + e[10] * p.z + e[11]
+                let u = (k[0] * (e[0] * p.x + e[1] * p.y + e[2] * p.z + e[3])) / z + k[2]
+                let t = (k[4] * (e[4] * p.x + e[5] * p.y + e[6] * p.z + e[7])) / z + k[5]
+                grid += [u * 2 - 1, t * 2 - 1]
+            }
+            let s = gridSample(x, grid: Tensor(grid, shape: [1, 1, n, 2])).toFloats()  // [1, C, 1, N]
+            for i in 0..<n {
+                for j in 0..<c { reference[i * c + j] += s[j * n + i] / Float(views.count) }
+            }
+        }
+        // Same bilinear weights, different summation order: float32 rounding only.
+        #expect(TinyData.maxDiff(fast, reference) < 1e-5)
+    }
+
+    @Test func dinoV2ExtractorOnATinyModel() throws {
+        // A random 2-block ViT with registers stands in for ViT-L/14 (same code path: resize,
+        // premultiply, normalise, x_prenorm minus 1 + 4 tokens, patch grid).
+        var config = DinoVisionTransformer.Config()
+        config.imgSize = 28
+        config.patchSize = 14
+        config.embedDim = 8
+        config.depth = 2
+        config.numHeads = 2
+        config.numRegisterTokens = 4
+        let extractor = DinoV2FeatureExtractor(
+            model: try DinoVisionTransformer(config), name: "tiny-dino", batchSize: 3)
+        let source = ProceduralSLatSource(
+            shapes: ProceduralShapes(seed: 1), count: 1, options: TinyData.options,
+            extractor: extractor)
+        let s = try source.sample(0)
+        #expect(s.featureChannels == 8 && s.features.count == s.coords.count * 8)
+        #expect(s.features.allSatisfy(\.isFinite))
+        // Upstream averages over all views, so no voxel's feature is exactly zero.
+        #expect(s.features.contains { $0 != 0 })
+        let maps = try extractor.featureMaps(
+            [RenderedDatasetView(view: s.views[0], depth: [Float](repeating: 0, count: 32 * 32))])
+        #expect(maps[0].width == 2 && maps[0].height == 2 && maps[0].values.count == 2 * 2 * 8)
     }
 
     @Test func boxBlurMatchesNaiveTwin() {
