@@ -32,6 +32,7 @@ import Foundation
 import LatticeGeometry
 import LatticeModels
 import LatticeNN
+import LatticeRender
 import LatticeSparse
 import LatticeTensor
 
@@ -88,6 +89,23 @@ public final class SLatVaeMeshDecoderTrainer: TrainingObjective {
     /// Items whose latents and GT geometry are kept in memory (the rest are recomputed, with
     /// the same result, each time).
     public let cacheLimit: Int
+    /// Rendered depth / normal terms through differentiable FlexiCubes vertices (nil: off).
+    public var renderLoss: RenderLoss?
+
+    /// One view per item and step, rendered at `resolution`²: L1 of camera depth (×`depth`) and
+    /// L1 of (n + 1)/2 world normals (×`normal`) over pixels both meshes cover. Silhouette
+    /// (mask) errors get no gradient.
+    public struct RenderLoss: Sendable, Equatable {
+        public var resolution: Int
+        public var depth: Float
+        public var normal: Float
+
+        public init(resolution: Int = 128, depth: Float = 10, normal: Float = 1) {
+            self.resolution = resolution
+            self.depth = depth
+            self.normal = normal
+        }
+    }
     /// Target spacing of the GT surface samples, in fine cells.
     public let sampleSpacingCells: Float = 0.5
 
@@ -192,6 +210,7 @@ public final class SLatVaeMeshDecoderTrainer: TrainingObjective {
             }
             geometry = try GeometryTarget(
                 coords: out.coords, resolution: meshResolution, mesh: mesh,
+                cameras: s.views.map { ($0.extrinsics, $0.intrinsics) },
                 sampleSpacing: sampleSpacingCells / Float(meshResolution), seed: UInt64(item))
             if geometryCache.count < cacheLimit { geometryCache[item] = geometry }
         }
@@ -235,9 +254,98 @@ public final class SLatVaeMeshDecoderTrainer: TrainingObjective {
             terms["color"] = color
             loss = loss + color * weights.color
         }
+        if let render = renderLoss {
+            for (k, v) in try renderedTerms(
+                render, features: f, vertexAttributes: vertexAttrs, geometry: geometry,
+                generator: &generator)
+            {
+                terms[k] = v
+                loss = loss + v * (k == "depth" ? render.depth : render.normal)
+            }
+        }
         if let kl = terms["kl"] { loss = loss + kl * weights.kl }
         terms["loss"] = loss
         return terms
+    }
+
+    /// Depth and normal terms through the differentiable dual vertices and pixel geometry
+    /// (empty when the prediction has no surface or no pixel is covered by both meshes).
+    private func renderedTerms(
+        _ render: RenderLoss, features f: Tensor, vertexAttributes: Tensor,
+        geometry: GeometryTarget, generator: inout RandomGenerator
+    ) throws -> [String: Tensor] {
+        let useColor = decoder.config.representationConfig.useColor
+        let m = f.shape[0]
+        let v = geometry.vertexCount
+        let gt = geometry.mesh
+        let views = geometry.cameras
+        let extractor = SparseFeatures2Mesh(resolution: meshResolution, useColor: useColor)
+        let extracted = try extractor.extract(
+            coords: geometry.cubeCoords, features: f.detach().contiguous().toFloats())
+        guard extracted.success, !gt.faces.isEmpty else { return [:] }
+        let dual = FlexiCubesDualVertices(topology: extracted.topology)
+        let g = max(dual.gridRows, v)
+        let rest = dual.restPositions(resolution: meshResolution)
+        let scale = Float(1 - 1e-8) / Float(2 * meshResolution)
+        let deformed =
+            Tensor(geometry.positions.flatMap { [$0.x, $0.y, $0.z] }, shape: [v, 3])
+            + vertexAttributes.slice(1, 1, 4).tanh() * scale  // [V, 3]
+        var sdf = vertexAttributes.slice(1, 0, 1).reshape([v])  // [V]
+        var positions = deformed
+        if g > v {
+            // Default grid vertices (corners the sparse cubes do not store): sdf 1, at rest.
+            sdf = Tensor.cat([sdf, Tensor(full: [g - v], value: 1)], axis: 0)  // [G]
+            let extra = rest[v..<g].flatMap { [$0.x, $0.y, $0.z] }
+            positions = Tensor.cat([deformed, Tensor(extra, shape: [g - v, 3])], axis: 0)  // [G, 3]
+        }
+        let rawWeights = Tensor.cat(
+            [f.slice(1, 32, 53), Tensor(zeros: [1, 21])], axis: 0)  // [M + 1, 21]
+        let rows = extracted.topology.weightRows.map { Int64($0 < 0 ? m : Int($0)) }
+        let surfaceWeights = rawWeights.indexSelect(
+            axis: 0, index: Tensor(int64: rows, shape: [rows.count]))  // [S, 21]
+        let vertices = dual(sdf: sdf, positions: positions, surfaceWeights: surfaceWeights)  // [D, 3]
+
+        let camera: (extrinsics: Matrix4, intrinsics: Matrix3)
+        let u = generator.uniform(count: 2)
+        if !views.isEmpty {
+            camera = views[min(views.count - 1, Int(u[0] * Float(views.count)))]
+        } else {
+            camera = try yawPitchRadiusFovToExtrinsicsIntrinsics(
+                yaw: Double(u[0]) * 2 * Double.pi, pitch: (Double(u[1]) - 0.5) * Double.pi / 2,
+                radius: 2, fovDegrees: 40)
+        }
+        let size = render.resolution
+        let pixels = try MeshPixelGeometry(
+            mesh: extracted.mesh, extrinsics: camera.extrinsics, intrinsics: camera.intrinsics,
+            size: size)
+        let target = try renderMesh(
+            gt, extrinsics: camera.extrinsics, intrinsics: camera.intrinsics,
+            settings: MeshRenderSettings(width: size, height: size, near: 0.1, far: 100, ssaa: 1),
+            attributes: (values: [], channels: 0))
+        let gtNormals = LatticeGeometry.faceNormals(vertices: gt.vertices, faces: gt.faces)
+        var keep: [Int64] = []
+        var depth: [Float] = []
+        var normal: [Float] = []
+        for (j, px) in pixels.pixels.enumerated() {
+            let face = target.raster.triangleIds[px]
+            guard face >= 0 else { continue }
+            keep.append(Int64(j))
+            depth.append(target.depth[px])
+            let n = gtNormals[Int(face)]
+            normal += [n.x, n.y, n.z]
+        }
+        guard !keep.isEmpty else { return [:] }
+        let index = Tensor(int64: keep, shape: [keep.count])
+        let predicted = pixels(vertices: vertices)
+        let k = keep.count
+        return [
+            "depth":
+                (predicted.depth.indexSelect(axis: 0, index: index)
+                - Tensor(depth, shape: [k])).abs().mean(),
+            "normal":
+                (predicted.normal.indexSelect(axis: 0, index: index)
+                - Tensor(normal, shape: [k, 3])).abs().mean() * 0.5,
+        ]
     }
 
     private func posterior(
@@ -319,6 +427,12 @@ public final class SLatVaeMeshDecoderTrainer: TrainingObjective {
 struct GeometryTarget {
     /// Output rows (cubes) M.
     let rows: Int
+    /// Cube coordinates (x, y, z) per row.
+    let cubeCoords: [SIMD3<Int32>]
+    /// The GT mesh.
+    let mesh: TriangleMesh
+    /// The sample's view cameras (rendered terms pick one per step).
+    let cameras: [(extrinsics: Matrix4, intrinsics: Matrix3)]
     /// Grid vertex of each cube corner, int64 [8M] (corner order of `FlexiCubesTables.corners`).
     let cornerVertex: Tensor
     let vertexCount: Int
@@ -330,9 +444,10 @@ struct GeometryTarget {
     /// GT colour at the closest surface point [V, 3], when the mesh has colours.
     let colors: [Float]?
 
-    init(coords: Tensor, resolution r: Int, mesh: TriangleMesh, sampleSpacing: Float, seed: UInt64)
-        throws
-    {
+    init(
+        coords: Tensor, resolution r: Int, mesh: TriangleMesh, cameras: [(Matrix4, Matrix3)],
+        sampleSpacing: Float, seed: UInt64
+    ) throws {
         let c = coords.toInts()  // [M, 4]
         let m = coords.shape[0]
         let r1 = r + 1
@@ -361,6 +476,16 @@ struct GeometryTarget {
         for (i, k) in unique.enumerated() { lookup[k] = i }
         cornerVertex = Tensor(int64: keys.map { Int64(lookup[$0] ?? 0) }, shape: [m * 8])
         rows = m
+        var cubes = [SIMD3<Int32>](repeating: .zero, count: m)
+        for i in 0..<m {
+            let x = Int32(c[i * 4 + 1])
+            let y = Int32(c[i * 4 + 2])
+            let z = Int32(c[i * 4 + 3])
+            cubes[i] = SIMD3(x, y, z)
+        }
+        cubeCoords = cubes
+        self.mesh = mesh
+        self.cameras = cameras.map { (extrinsics: $0.0, intrinsics: $0.1) }
         vertexCount = w
         let rf = Float(r)
         positions = unique.map { k in
