@@ -5,6 +5,7 @@ import Foundation
 import LatticeGeometry
 import LatticeIO
 import LatticeModels
+import LatticeNN
 import LatticeTensor
 import Testing
 
@@ -257,14 +258,21 @@ enum TinyData {
         config.depth = 2
         config.numHeads = 2
         config.numRegisterTokens = 4
-        let extractor = DinoV2FeatureExtractor(
-            model: try DinoVisionTransformer(config), name: "tiny-dino", batchSize: 3)
+        // Constructed weights are zeros (they are meant to be loaded); draw random ones so the
+        // tokens carry signal.
+        let model = try DinoVisionTransformer(config)
+        var g = RandomGenerator(seed: 3)
+        model.resetParameters(generator: &g)
+        for (_, p) in model.namedParameters() where p.value.rank >= 2 {
+            Initializer.normal(p, std: 0.2, generator: &g)
+        }
+        let extractor = DinoV2FeatureExtractor(model: model, name: "tiny-dino", batchSize: 3)
         let source = ProceduralSLatSource(
             shapes: ProceduralShapes(seed: 1), count: 1, options: TinyData.options,
             extractor: extractor)
         let s = try source.sample(0)
         #expect(s.featureChannels == 8 && s.features.count == s.coords.count * 8)
-        #expect(s.features.allSatisfy(\.isFinite))
+        #expect(s.features.allSatisfy { $0.isFinite })
         // Upstream averages over all views, so no voxel's feature is exactly zero.
         #expect(s.features.contains { $0 != 0 })
         let maps = try extractor.featureMaps(

@@ -43,7 +43,7 @@ import Testing
             let ply = try #require(s.files.first { $0.pathExtension == "ply" })
             let gaussians = try GaussianPLY.read(from: ply)
             #expect(gaussians.count > 100)
-            #expect(gaussians.positions.allSatisfy(\.isFinite))
+            #expect(gaussians.positions.allSatisfy { $0.isFinite })
         }
     }
 }
