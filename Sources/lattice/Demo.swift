@@ -46,10 +46,11 @@ struct Demo: ParsableCommand {
                 }
             }
             print("")
-            print("example        F-score@0.1  Chamfer   PSNR(dB)  time")
+            let width = max(8, scores.map(\.name.count).max() ?? 0) + 2
+            print("example".padding(toLength: width, withPad: " ", startingAt: 0) + "F-score@0.1  Chamfer   PSNR(dB)  time")
             for s in scores {
                 print(
-                    s.name.padding(toLength: 15, withPad: " ", startingAt: 0)
+                    s.name.padding(toLength: width, withPad: " ", startingAt: 0)
                         + String(
                             format: "%11.3f  %7.4f  %8.2f  %5.1fs", s.fScore, s.chamfer, s.psnr,
                             s.seconds))
