@@ -19,4 +19,5 @@ let allBenchmarks: [Benchmark] = [
     SLatVAEBench.benchmarks,
     GeometryBench.benchmarks,
     TrainingBench.benchmarks,
+    SLatGaussianTrainBench.benchmarks,
 ].flatMap { $0 }
