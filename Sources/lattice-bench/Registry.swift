@@ -18,4 +18,5 @@ let allBenchmarks: [Benchmark] = [
     FlowBench.benchmarks,
     SLatVAEBench.benchmarks,
     GeometryBench.benchmarks,
+    StrivecBench.benchmarks,
 ].flatMap { $0 }
