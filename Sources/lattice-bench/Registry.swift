@@ -20,4 +20,5 @@ let allBenchmarks: [Benchmark] = [
     GeometryBench.benchmarks,
     TrainingBench.benchmarks,
     SLatGaussianTrainBench.benchmarks,
+    StrivecBench.benchmarks,
 ].flatMap { $0 }

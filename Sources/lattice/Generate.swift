@@ -59,7 +59,7 @@ struct Generate: ParsableCommand {
         help: "Keep at most N occupied voxels (evenly strided) before the latent stage.")
     var maxVoxels: Int?
 
-    @Option(help: "Comma-separated outputs: glb, ply, video.")
+    @Option(help: "Comma-separated outputs: glb, ply, video, rf_video (radiance-field turntable).")
     var formats: String = "glb,ply"
 
     @Option(help: "Output folder.")
@@ -82,11 +82,11 @@ struct Generate: ParsableCommand {
         for item in formats.split(separator: ",") {
             let s = item.trimmingCharacters(in: .whitespaces)
             guard let f = ExportFormat(rawValue: s) else {
-                throw ValidationError("--formats: unknown format '\(s)' (expected glb, ply, video)")
+                throw ValidationError("--formats: unknown format '\(s)' (expected glb, ply, video, rf_video)")
             }
             out.insert(f)
         }
-        if out.isEmpty { throw ValidationError("--formats: give at least one of glb, ply, video") }
+        if out.isEmpty { throw ValidationError("--formats: give at least one of glb, ply, video, rf_video") }
         return out
     }
 

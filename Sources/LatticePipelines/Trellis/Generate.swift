@@ -15,6 +15,8 @@ public enum ExportFormat: String, Sendable, CaseIterable {
     case ply
     /// A turntable GIF of the Gaussians (or of the mesh when no Gaussians were decoded).
     case video
+    /// A turntable GIF of the radiance-field (Strivec) decoding, TRELLIS's octree renderer.
+    case radianceFieldVideo = "rf_video"
 }
 
 /// One generation request.
@@ -166,6 +168,7 @@ extension TrellisPipeline {
             decoders.insert(.gaussian)
         }
         if request.formats.contains(.glb) { decoders.insert(.mesh) }
+        if request.formats.contains(.radianceFieldVideo) { decoders.insert(.radianceField) }
         let assets = try decodeSlat(slat, decoders: decoders)
         let stem = request.outputDirectory.appendingPathComponent(request.name)
         var mesh: TriangleMesh?
@@ -218,6 +221,16 @@ extension TrellisPipeline {
                 try stage("write video", url.lastPathComponent) { try GIF.write(frames, to: url) }
                 result.files.append(url)
             }
+        }
+        if request.formats.contains(.radianceFieldVideo), let field = assets.radianceFields.first {
+            let url = request.outputDirectory.appendingPathComponent(request.name + "_rf.gif")
+            let settings = TurntableSettings(
+                frames: request.videoFrames, resolution: request.videoResolution, ssaa: 2)
+            let frames = try stage("render radiance field", "\(request.videoFrames) frames") {
+                try renderTurntable(field, settings: settings)
+            }
+            try stage("write video", url.lastPathComponent) { try GIF.write(frames, to: url) }
+            result.files.append(url)
         }
         result.peakRSS = ResourceUsage.peakRSS
         return result
