@@ -319,7 +319,7 @@ public final class Evaluator {
         let report = EvaluationReport(
             modelFolder: folder.root.path, items: items, notes: notes())
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try writeAtomically(

@@ -25,16 +25,17 @@ struct Eval: ParsableCommand {
 
     @Option(
         help:
-            "Shape family of --procedural (the embedded default trains on family 1, so any other "
-            + "is held out).")
+            "Shape family of --procedural (the embedded default trains on family 1, so any other is held out)."
+    )
     var seed: UInt64 = 2
 
     @Option(help: "Only the first N items.")
     var limit: Int?
 
     @Option(
-        help: "SLat encoder descriptor JSON (weights beside it as .safetensors) when "
-            + "pipeline.json has no models.slat_encoder.")
+        help:
+            "SLat encoder descriptor JSON (weights beside it as .safetensors) when pipeline.json has no models.slat_encoder."
+    )
     var encoder: String?
 
     @Option(help: "Output folder.")

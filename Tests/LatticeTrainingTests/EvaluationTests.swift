@@ -4,6 +4,7 @@
 // missing; a failing item is recorded while the run goes on.
 import Foundation
 import LatticeGeometry
+import LatticeIO
 import LatticePipelines
 import LatticeRender
 import LatticeTensor
