@@ -249,7 +249,8 @@ public final class Evaluator {
                     "\(folder.root.path)/pipeline.json: models has no 'slat_encoder' (has "
                         + folder.config.models.keys.sorted().joined(separator: ", ")
                         + "); reconstruction needs the SLat encoder: pass --encoder "
-                        + "DESCRIPTOR.json (weights beside it as .safetensors) or skip it")
+                        + "DESCRIPTOR.json (weights beside it as .safetensors) or --skip-reconstruction"
+                )
             }
             return try TrellisModels.load(folder.checkpoint("slat_encoder"), as: SLatEncoder.self)
         }
@@ -278,16 +279,18 @@ public final class Evaluator {
             .config(SLatFlowModel.Config.self).resolution
     }
 
-    /// Held-out procedural items `0..<count` of the family `seed` with the embedded default's
-    /// dataset settings (24 views of 96², colour-context features) at this model's resolution.
+    /// Held-out procedural items `start..<start + count` of the family `seed` with the embedded
+    /// default's dataset settings (24 views of 96², colour-context features) at this model's
+    /// resolution (family 1 from `EmbeddedDefault.heldOutStart` on, or any other family).
     public func proceduralSource(
-        count: Int, seed: UInt64, views: Int = 24, imageSize: Int = 96
-    ) throws -> ProceduralSLatSource {
-        ProceduralSLatSource(
-            shapes: ProceduralShapes(seed: seed), count: count,
-            options: SLatDatasetOptions(
-                views: views, imageSize: imageSize, resolution: try resolution(), ssaa: 2,
-                seed: 3))
+        count: Int, seed: UInt64, start: Int = 0, views: Int = 24, imageSize: Int = 96
+    ) throws -> any SLatSampleSource {
+        ProceduralRangeSource(
+            shapes: ProceduralShapes(seed: seed), start: start, count: count,
+            builder: SLatItemBuilder(
+                options: SLatDatasetOptions(
+                    views: views, imageSize: imageSize, resolution: try resolution(), ssaa: 2,
+                    seed: 3), extractor: ColorContextFeatureExtractor()))
     }
 
     /// Evaluates every item of `source`; a failing item is recorded and the run goes on.
@@ -548,6 +551,33 @@ public final class Evaluator {
             throw LatticeError(.io, "\(sample.id): the pipeline wrote no GLB")
         }
         return try GLB.read(glb, yUpToZUp: true)
+    }
+}
+
+/// Procedural shapes `start..<start + count` as SLat samples, each built as `lattice data build
+/// --procedural` builds it (same ids, cameras and features), nothing cached.
+final class ProceduralRangeSource: SLatSampleSource {
+    let shapes: ProceduralShapes
+    let start: Int
+    let count: Int
+    let builder: SLatItemBuilder
+
+    init(shapes: ProceduralShapes, start: Int, count: Int, builder: SLatItemBuilder) {
+        self.shapes = shapes
+        self.start = start
+        self.count = count
+        self.builder = builder
+    }
+
+    func sample(_ index: Int) throws -> SLatTrainingSample {
+        guard index >= 0, index < count else {
+            throw LatticeError(.invalidArgument, "procedural sample \(index) of \(count)")
+        }
+        let i = start + index
+        return try builder.build(
+            mesh: shapes.shape(i).mesh, id: ProceduralSLatSource.itemID(i),
+            source: "procedural:\(shapes.seed):\(i)"
+        ).sample
     }
 }
 

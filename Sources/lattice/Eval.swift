@@ -29,6 +29,12 @@ struct Eval: ParsableCommand {
     )
     var seed: UInt64 = 2
 
+    @Option(
+        help:
+            "First shape index of --procedural (e.g. 1000000 with --seed 1: the embedded default's held-out range)."
+    )
+    var start = 0
+
     @Option(help: "Only the first N items.")
     var limit: Int?
 
@@ -79,6 +85,7 @@ struct Eval: ParsableCommand {
             throw ValidationError("--procedural must be positive")
         }
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+        guard start >= 0 else { throw ValidationError("--start must be >= 0") }
         guard views > 0, proceduralViews > 0, imageSize > 0 else {
             throw ValidationError("--views, --procedural-views and --image-size must be positive")
         }
@@ -119,7 +126,8 @@ struct Eval: ParsableCommand {
             } else {
                 let n = min(procedural ?? 1, limit ?? .max)
                 source = try evaluator.proceduralSource(
-                    count: n, seed: seed, views: proceduralViews, imageSize: imageSize)
+                    count: n, seed: seed, start: start, views: proceduralViews, imageSize: imageSize
+                )
             }
             print("evaluating \(model) on \(source.count) item(s) -> \(out)")
             let bar = ProgressBar("eval", total: source.count)
