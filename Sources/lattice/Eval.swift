@@ -130,8 +130,7 @@ struct Eval: ParsableCommand {
                 )
             }
             print("evaluating \(model) on \(source.count) item(s) -> \(out)")
-            let bar = ProgressBar("eval", total: source.count)
-            bar.unit = "item"
+            let bar = ProgressBar("eval", total: source.count, unit: "items")
             let report = try evaluator.run(source) { done, _, note in
                 bar.update(done, note: note)
             }
