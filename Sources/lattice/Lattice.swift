@@ -10,5 +10,6 @@ struct Lattice: ParsableCommand {
         subcommands: [
             Demo.self, CheckFixture.self, Generate.self, Inspect.self, Info.self, Convert.self,
             RandomModel.self, Render.self, Train.self, TrainDefault.self, DataCommand.self,
+            Eval.self,
         ])
 }

@@ -76,6 +76,14 @@ public enum RandomModelFolder {
                     "interpolate_offset": 0.0}}
                     """
                 ),
+                // Last, so the other models' random weights are unchanged. The encoder reads the
+                // 16 colour-context features of `lattice data build` (evaluation encodes with it).
+                (
+                    "slat_encoder", "slat_enc_tiny",
+                    """
+                    {"name": "SLatEncoder", "args": {\(trunk), "in_channels": 16}}
+                    """
+                ),
             ]
         case .imageLarge:
             let trunk = """
