@@ -26,8 +26,12 @@ enum SLatGaussianTrainBench {
                 }
             }
             cells.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
-            let coords = cells.prefix(voxels).map(\.1).sorted().map {
-                SIMD3<Int32>(Int32($0 / 4096), Int32($0 / 64 % 64), Int32($0 % 64))
+            let codes: [Int] = cells.prefix(voxels).map { $0.1 }.sorted()
+            let coords: [SIMD3<Int32>] = codes.map { (code: Int) -> SIMD3<Int32> in
+                let x = Int32(code / 4096)
+                let y = Int32(code / 64 % 64)
+                let z = Int32(code % 64)
+                return SIMD3<Int32>(x, y, z)
             }
             var g = RandomGenerator(seed: 4)
             let (e, k) = try yawPitchRadiusFovToExtrinsicsIntrinsics(

@@ -32,10 +32,9 @@ func randomStrivec(seed: UInt64, rank: Int, dim: Int, densityMean: Float) throws
     var gen = RandomGenerator(seed: seed)
     var leaves: [(SIMD3<Float>, Int)] = []
     let coin = gen.uniform(count: 64 * 10)
-    var c = 0
     for cell in 0..<64 {
         let ijk = SIMD3<Float>(Float(cell % 4), Float(cell / 4 % 4), Float(cell / 16))
-        c += 10
+        let c = cell * 10
         if coin[c] > 0.35 { continue }
         if coin[c + 1] < 0.5 {
             leaves.append(((ijk + 0.5) / 4, 2))
