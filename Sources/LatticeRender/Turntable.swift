@@ -80,7 +80,8 @@ public func renderShadedView(
     _ mesh: TriangleMesh, extrinsics: Matrix4, intrinsics: Matrix3, settings: TurntableSettings
 ) throws -> RasterImage {
     try mesh.validate(source: "renderShadedView mesh")
-    return try shadeMesh(mesh, extrinsics: extrinsics, intrinsics: intrinsics, settings, alpha: true)
+    return try shadeMesh(
+        mesh, extrinsics: extrinsics, intrinsics: intrinsics, settings, alpha: true)
 }
 
 /// One shaded frame: shading happens per supersample, then the image is filtered down. With

@@ -131,8 +131,7 @@ extension EmbeddedDefault {
     /// a fresh random view of each item per step (seeded by item and step, so resume is exact).
     public static func structureFlowTrainer(
         latents: [[Float]], options: TrainerOptions, seed: UInt64
-    ) throws -> (trainer: Trainer, flow: SparseStructureFlowModel, encoder: DinoVisionTransformer)
-    {
+    ) throws -> (trainer: Trainer, flow: SparseStructureFlowModel, encoder: DinoVisionTransformer) {
         var generator = RandomGenerator(seed: splitMix(seed ^ 0x5F10))
         let flow = try SparseStructureFlowModel(try structureFlowConfig)
         ImageConditionedFlowMatchingCFGTrainer.initialize(flow, generator: &generator)

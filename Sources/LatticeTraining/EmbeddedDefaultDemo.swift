@@ -95,7 +95,9 @@ extension EmbeddedDefault {
         guard let preview else {
             throw LatticeError(.invalidArgument, "score: no cameras")
         }
-        return (metric.chamfer, metric.fScore, total / Double(cameras.count), cameras.count, preview)
+        return (
+            metric.chamfer, metric.fScore, total / Double(cameras.count), cameras.count, preview
+        )
     }
 
     /// RGBA (straight alpha) composited on black -> RGB.
@@ -134,7 +136,8 @@ extension EmbeddedDefault {
     /// `<out>/<name>/<name>.{glb,ply,gif}` and `<out>/<name>/comparison.png` (input | ground
     /// truth | generated mesh, same view), and scores each result.
     public static func runDemo(
-        outputDirectory: URL, only: [String] = [], formats: Set<ExportFormat> = [.glb, .ply, .video],
+        outputDirectory: URL, only: [String] = [],
+        formats: Set<ExportFormat> = [.glb, .ply, .video],
         seed: UInt64 = 1, onEvent: @escaping (String, PipelineEvent) -> Void = { _, _ in }
     ) throws -> [DemoScore] {
         let folder = try ModelFolder(root: try modelFolder())

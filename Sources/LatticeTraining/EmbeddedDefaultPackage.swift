@@ -20,9 +20,12 @@ extension EmbeddedDefault {
         for k in 0..<count {
             let index = heldOutStart + k
             let shape = shapes.shape(index)
-            let name = "\(shape.kind.rawValue)-\(shape.parts.map(\.rawValue).joined(separator: "-"))-\(k)"
+            let name =
+                "\(shape.kind.rawValue)-\(shape.parts.map(\.rawValue).joined(separator: "-"))-\(k)"
             let camera = try conditionCamera(seed: UInt64(index))
-            try writePNG(try photo(shape.mesh, camera: camera), to: dir.appendingPathComponent("\(name).png"))
+            try writePNG(
+                try photo(shape.mesh, camera: camera), to: dir.appendingPathComponent("\(name).png")
+            )
             try MeshPLY.write(shape.mesh, to: dir.appendingPathComponent("\(name)_gt.ply"))
             names.append(name)
         }
@@ -62,7 +65,8 @@ extension EmbeddedDefault {
             try writeAtomically(
                 Data("{\"name\": \"\(m.descriptor.name)\", \"args\": \(args)}\n".utf8),
                 to: stem.appendingPathExtension("json"))
-            try Safetensors.write(module.stateDict(), to: stem.appendingPathExtension("safetensors"))
+            try Safetensors.write(
+                module.stateDict(), to: stem.appendingPathExtension("safetensors"))
             if isConditioner {
                 conditioner = m.stem
             } else {

@@ -136,13 +136,16 @@ extension EmbeddedDefault {
         options: TrainerOptions, seed: UInt64
     ) throws -> (trainer: Trainer, flow: SLatFlowModel) {
         var generator = RandomGenerator(seed: splitMix(seed ^ 0x51A7))
-        guard let flow = try TrellisModels.build(try descriptor("slat_flow_model")) as? SLatFlowModel
+        guard
+            let flow = try TrellisModels.build(try descriptor("slat_flow_model")) as? SLatFlowModel
         else { throw LatticeError(.invalidConfig, "slat_flow_model is not an SLatFlowModel") }
         SLatFlowMatchingTrainer.initialize(flow, generator: &generator)
         imageEncoder.train(false)
         let channels = normalization.mean.count
         let normalized = latents.map { l in
-            l.enumerated().map { i, v in (v - normalization.mean[i % channels]) / normalization.std[i % channels] }
+            l.enumerated().map { i, v in
+                (v - normalization.mean[i % channels]) / normalization.std[i % channels]
+            }
         }
         let family = source.shapes
         let box = TrainerBox()

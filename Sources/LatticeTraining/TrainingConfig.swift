@@ -437,7 +437,8 @@ public struct TrainerArgs: Codable, Sendable {
                 guard let w = s.args["warmup_steps"] else {
                     throw LatticeError(
                         .invalidConfig,
-                        "trainer.args.lr_scheduler: LinearWarmupLRScheduler needs args.warmup_steps")
+                        "trainer.args.lr_scheduler: LinearWarmupLRScheduler needs args.warmup_steps"
+                    )
                 }
                 o.warmupSteps = Int(w)
             case "CosineWarmupLRScheduler":

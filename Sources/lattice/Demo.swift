@@ -47,7 +47,9 @@ struct Demo: ParsableCommand {
             }
             print("")
             let width = max(8, scores.map(\.name.count).max() ?? 0) + 2
-            print("example".padding(toLength: width, withPad: " ", startingAt: 0) + "F-score@0.1  Chamfer   PSNR(dB)  time")
+            print(
+                "example".padding(toLength: width, withPad: " ", startingAt: 0)
+                    + "F-score@0.1  Chamfer   PSNR(dB)  time")
             for s in scores {
                 print(
                     s.name.padding(toLength: width, withPad: " ", startingAt: 0)
@@ -57,8 +59,9 @@ struct Demo: ParsableCommand {
             }
             let meanF = scores.map(\.fScore).reduce(0, +) / Float(max(scores.count, 1))
             print(String(format: "mean F-score %.3f over %d example(s)", meanF, scores.count))
-            print("(F-score and Chamfer: 20k surface points per mesh, each normalised to [-1, 1]³; "
-                + "PSNR: shaded renders of the GLB vs the ground truth from 4 views)")
+            print(
+                "(F-score and Chamfer: 20k surface points per mesh, each normalised to [-1, 1]³; "
+                    + "PSNR: shaded renders of the GLB vs the ground truth from 4 views)")
             for s in scores {
                 print("\(s.name): " + s.files.map(\.path).joined(separator: ", "))
             }

@@ -82,11 +82,14 @@ struct Generate: ParsableCommand {
         for item in formats.split(separator: ",") {
             let s = item.trimmingCharacters(in: .whitespaces)
             guard let f = ExportFormat(rawValue: s) else {
-                throw ValidationError("--formats: unknown format '\(s)' (expected glb, ply, video, rf_video)")
+                throw ValidationError(
+                    "--formats: unknown format '\(s)' (expected glb, ply, video, rf_video)")
             }
             out.insert(f)
         }
-        if out.isEmpty { throw ValidationError("--formats: give at least one of glb, ply, video, rf_video") }
+        if out.isEmpty {
+            throw ValidationError("--formats: give at least one of glb, ply, video, rf_video")
+        }
         return out
     }
 

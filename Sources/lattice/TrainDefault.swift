@@ -12,7 +12,8 @@ struct TrainDefault: ParsableCommand {
         commandName: "train-default",
         abstract: "Train a stage of the embedded default (see Recipes/embedded-default).",
         subcommands: [
-            StructureFlow.self, SLatVAE.self, MeshDecoder.self, GaussianDecoder.self, SLatFlow.self, Package.self, Examples.self,
+            StructureFlow.self, SLatVAE.self, MeshDecoder.self, GaussianDecoder.self, SLatFlow.self,
+            Package.self, Examples.self,
         ])
 
     /// The newest weights export of `model` in a training run folder. The recipe's runs are
@@ -22,8 +23,10 @@ struct TrainDefault: ParsableCommand {
         let dir = run.appendingPathComponent("ckpts")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         guard
-            let name = names.filter({ $0.hasPrefix("\(model)_step") && $0.hasSuffix(".safetensors") })
-                .sorted().last
+            let name = names.filter({
+                $0.hasPrefix("\(model)_step") && $0.hasSuffix(".safetensors")
+            })
+            .sorted().last
         else {
             throw LatticeError(
                 .io, "\(dir.path): no \(model)_step*.safetensors (train that stage first)")

@@ -3,8 +3,8 @@
 import ArgumentParser
 import Foundation
 import LatticeModels
-import LatticePipelines
 import LatticeNN
+import LatticePipelines
 import LatticeTensor
 import LatticeTraining
 
@@ -53,7 +53,8 @@ struct SLatStageOptions: ParsableArguments {
             let terms = p.record.terms.keys.sorted().filter { $0 != "loss" }.prefix(4)
                 .map { String(format: "%@ %.4f", $0, p.record.terms[$0] ?? 0) }
             bar.update(
-                p.step, note: String(format: "loss %.4f ", p.record.loss) + terms.joined(separator: " "),
+                p.step,
+                note: String(format: "loss %.4f ", p.record.loss) + terms.joined(separator: " "),
                 rate: p.stepsPerSecond, eta: p.etaSeconds)
         }
         if let last = trainer.history.last {
@@ -82,15 +83,22 @@ extension TrainDefault {
         func run() throws {
             try reportingErrors {
                 var generator = RandomGenerator(seed: 31)
-                guard let encoder = try TrellisModels.build(EmbeddedDefault.descriptor("slat_encoder")) as? SLatEncoder,
-                    let decoder = try TrellisModels.build(EmbeddedDefault.descriptor("slat_decoder_mesh")) as? SLatMeshDecoder
-                else { throw LatticeError(.invalidConfig, "embedded default: SLat VAE descriptors") }
+                guard
+                    let encoder = try TrellisModels.build(
+                        EmbeddedDefault.descriptor("slat_encoder")) as? SLatEncoder,
+                    let decoder = try TrellisModels.build(
+                        EmbeddedDefault.descriptor("slat_decoder_mesh")) as? SLatMeshDecoder
+                else {
+                    throw LatticeError(.invalidConfig, "embedded default: SLat VAE descriptors")
+                }
                 SparseStructureVaeTrainer.initialize(encoder, generator: &generator)
                 SLatVaeMeshDecoderTrainer.initialize(decoder, generator: &generator)
                 let objective = try SLatVaeMeshDecoderTrainer(
                     decoder: decoder, encoder: encoder, trainEncoder: true,
                     data: EmbeddedDefault.slatSource(count: stage.count), latentMode: .sample)
-                try stage.run(try Trainer(objective: objective, options: stage.options(seed: 31)), label: "slat-vae")
+                try stage.run(
+                    try Trainer(objective: objective, options: stage.options(seed: 31)),
+                    label: "slat-vae")
             }
         }
     }
@@ -138,15 +146,24 @@ extension TrainDefault {
             try reportingErrors {
                 var generator = RandomGenerator(seed: 41)
                 let encoder = try EmbeddedDefault.load(
-                    "slat_encoder", weights: TrainDefault.latestWeights(URL(fileURLWithPath: slatVae), model: "encoder"),
+                    "slat_encoder",
+                    weights: TrainDefault.latestWeights(
+                        URL(fileURLWithPath: slatVae), model: "encoder"),
                     as: SLatEncoder.self)
-                guard let decoder = try TrellisModels.build(EmbeddedDefault.descriptor("slat_decoder_gs")) as? SLatGaussianDecoder
-                else { throw LatticeError(.invalidConfig, "embedded default: GS decoder descriptor") }
+                guard
+                    let decoder = try TrellisModels.build(
+                        EmbeddedDefault.descriptor("slat_decoder_gs")) as? SLatGaussianDecoder
+                else {
+                    throw LatticeError(.invalidConfig, "embedded default: GS decoder descriptor")
+                }
                 SLatVaeGaussianTrainer.initialize(decoder, generator: &generator)
                 let objective = try SLatVaeGaussianTrainer(
-                    encoder: encoder, decoder: decoder, data: EmbeddedDefault.slatSource(count: stage.count),
+                    encoder: encoder, decoder: decoder,
+                    data: EmbeddedDefault.slatSource(count: stage.count),
                     trainEncoder: false)
-                try stage.run(try Trainer(objective: objective, options: stage.options(seed: 41)), label: "gs-decoder")
+                try stage.run(
+                    try Trainer(objective: objective, options: stage.options(seed: 41)),
+                    label: "gs-decoder")
             }
         }
     }
@@ -154,7 +171,8 @@ extension TrainDefault {
     struct SLatFlow: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "slat-flow",
-            abstract: "Train the SLat flow on the frozen encoder's normalised latents, conditioned by "
+            abstract:
+                "Train the SLat flow on the frozen encoder's normalised latents, conditioned by "
                 + "the frozen small image encoder.")
 
         @OptionGroup var stage: SLatStageOptions
@@ -168,11 +186,15 @@ extension TrainDefault {
         func run() throws {
             try reportingErrors {
                 let encoder = try EmbeddedDefault.load(
-                    "slat_encoder", weights: TrainDefault.latestWeights(URL(fileURLWithPath: slatVae), model: "encoder"),
+                    "slat_encoder",
+                    weights: TrainDefault.latestWeights(
+                        URL(fileURLWithPath: slatVae), model: "encoder"),
                     as: SLatEncoder.self)
                 let imageEncoder = try DinoVisionTransformer(EmbeddedDefault.imageEncoderConfig)
-                let weights = try TrainDefault.latestWeights(URL(fileURLWithPath: ssFlow), model: "image_encoder")
-                try imageEncoder.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
+                let weights = try TrainDefault.latestWeights(
+                    URL(fileURLWithPath: ssFlow), model: "image_encoder")
+                try imageEncoder.load(
+                    try SafetensorsFile(url: weights).tensors(), source: weights.path)
                 let source = EmbeddedDefault.slatSource(count: stage.count)
                 var latents: [[Float]] = []
                 var coords: [[SIMD3<Int32>]] = []
@@ -187,8 +209,11 @@ extension TrainDefault {
                 let url = URL(fileURLWithPath: stage.out)
                 try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
                 let json = try JSONSerialization.data(
-                    withJSONObject: ["mean": stats.mean.map(Double.init), "std": stats.std.map(Double.init)])
-                try json.write(to: url.appendingPathComponent("slat_normalization.json"), options: .atomic)
+                    withJSONObject: [
+                        "mean": stats.mean.map(Double.init), "std": stats.std.map(Double.init),
+                    ])
+                try json.write(
+                    to: url.appendingPathComponent("slat_normalization.json"), options: .atomic)
                 print("latent mean \(stats.mean), std \(stats.std)")
                 let made = try EmbeddedDefault.slatFlowTrainer(
                     source: source, latents: latents, coords: coords, normalization: stats,
@@ -220,22 +245,37 @@ extension TrainDefault {
                     try TrainDefault.latestWeights(URL(fileURLWithPath: run), model: model)
                 }
                 let models: [EmbeddedDefault.PackagedModel] = [
-                    .init(key: "sparse_structure_flow_model", stem: "ss_flow_img_dit_lattice_8l8",
-                          descriptor: try EmbeddedDefault.descriptor("sparse_structure_flow_model"), weights: try w(ssFlow, "denoiser")),
-                    .init(key: "sparse_structure_decoder", stem: "ss_dec_conv3d_lattice_8l8",
-                          descriptor: try EmbeddedDefault.descriptor("sparse_structure_decoder"), weights: try w(ssVae, "decoder")),
-                    .init(key: "slat_flow_model", stem: "slat_flow_img_dit_lattice_32l8p2",
-                          descriptor: try EmbeddedDefault.descriptor("slat_flow_model"), weights: try w(slatFlow, "denoiser")),
-                    .init(key: "slat_decoder_gs", stem: "slat_dec_gs_swin8_lattice_32l8gs16",
-                          descriptor: try EmbeddedDefault.descriptor("slat_decoder_gs"), weights: try w(gsDecoder, "decoder")),
-                    .init(key: "slat_decoder_mesh", stem: "slat_dec_mesh_swin8_lattice_32l8m256c",
-                          descriptor: try EmbeddedDefault.descriptor("slat_decoder_mesh"), weights: try w(meshDecoder ?? slatVae, "decoder")),
-                    .init(key: "slat_encoder", stem: "slat_enc_swin8_lattice_32l8",
-                          descriptor: try EmbeddedDefault.descriptor("slat_encoder"), weights: try w(slatVae, "encoder")),
-                    .init(key: "image_cond_model", stem: "image_encoder",
-                          descriptor: try EmbeddedDefault.imageEncoderDescriptor(), weights: try w(ssFlow, "image_encoder")),
+                    .init(
+                        key: "sparse_structure_flow_model", stem: "ss_flow_img_dit_lattice_8l8",
+                        descriptor: try EmbeddedDefault.descriptor("sparse_structure_flow_model"),
+                        weights: try w(ssFlow, "denoiser")),
+                    .init(
+                        key: "sparse_structure_decoder", stem: "ss_dec_conv3d_lattice_8l8",
+                        descriptor: try EmbeddedDefault.descriptor("sparse_structure_decoder"),
+                        weights: try w(ssVae, "decoder")),
+                    .init(
+                        key: "slat_flow_model", stem: "slat_flow_img_dit_lattice_32l8p2",
+                        descriptor: try EmbeddedDefault.descriptor("slat_flow_model"),
+                        weights: try w(slatFlow, "denoiser")),
+                    .init(
+                        key: "slat_decoder_gs", stem: "slat_dec_gs_swin8_lattice_32l8gs16",
+                        descriptor: try EmbeddedDefault.descriptor("slat_decoder_gs"),
+                        weights: try w(gsDecoder, "decoder")),
+                    .init(
+                        key: "slat_decoder_mesh", stem: "slat_dec_mesh_swin8_lattice_32l8m256c",
+                        descriptor: try EmbeddedDefault.descriptor("slat_decoder_mesh"),
+                        weights: try w(meshDecoder ?? slatVae, "decoder")),
+                    .init(
+                        key: "slat_encoder", stem: "slat_enc_swin8_lattice_32l8",
+                        descriptor: try EmbeddedDefault.descriptor("slat_encoder"),
+                        weights: try w(slatVae, "encoder")),
+                    .init(
+                        key: "image_cond_model", stem: "image_encoder",
+                        descriptor: try EmbeddedDefault.imageEncoderDescriptor(),
+                        weights: try w(ssFlow, "image_encoder")),
                 ]
-                let normURL = URL(fileURLWithPath: slatFlow).appendingPathComponent("slat_normalization.json")
+                let normURL = URL(fileURLWithPath: slatFlow).appendingPathComponent(
+                    "slat_normalization.json")
                 guard let data = try? Data(contentsOf: normURL),
                     let obj = try JSONSerialization.jsonObject(with: data) as? [String: [Double]],
                     let mean = obj["mean"], let std = obj["std"]
