@@ -89,6 +89,20 @@ public enum EmbeddedDefault {
         try ImagePreprocess.prepare(PixelImage(photo), size: imageSize, source: source)
     }
 
+    /// Encoder inputs [B, 3, S, S] for `items`: a fresh random photo of each shape per training
+    /// step, seeded by (item, step, salt) so a resumed run sees the same views.
+    static func conditionBatch(_ items: [Int], shapes: ProceduralShapes, step: Int, salt: UInt64)
+        throws -> Tensor
+    {
+        let images = try items.map { item in
+            let camera = try conditionCamera(
+                seed: UInt64(item) &* 0x9E37_79B9 &+ UInt64(step) &* 0x85EB_CA6B &+ salt)
+            return try conditionImage(
+                photo(shapes.shape(item).mesh, camera: camera), source: "shape \(item)")
+        }
+        return ImagePreprocess.batch(images)  // [B, 3, S, S]
+    }
+
     /// The sparse-structure flow on the 8³×8 latent of the 32³ structure.
     public static var structureFlowConfig: SparseStructureFlowModel.Config {
         get throws {
@@ -146,14 +160,9 @@ extension EmbeddedDefault {
                 Tensor(items.flatMap { latents[$0] }, shape: [items.count, 8, 8, 8, 8])
             },
             condition: { items in
-                let step = UInt64(box.trainer?.step ?? 0)
-                let images = try items.map { item in
-                    let camera = try conditionCamera(
-                        seed: UInt64(item) &* 0x9E37_79B9 &+ step &* 0x85EB_CA6B)
-                    return try conditionImage(
-                        photo(family.shape(item).mesh, camera: camera), source: "shape \(item)")
-                }
-                return try TrellisPipeline.conditionTokens(encoder, ImagePreprocess.batch(images))
+                let images = try conditionBatch(
+                    items, shapes: family, step: box.trainer?.step ?? 0, salt: 0)
+                return try TrellisPipeline.conditionTokens(encoder, images)
             })
         let trainer = try Trainer(objective: objective, options: options)
         box.trainer = trainer

@@ -89,7 +89,7 @@ extension EmbeddedDefault {
         for camera in cameras {
             let a = try photo(generated, camera: camera, size: 256)
             let b = try photo(groundTruth, camera: camera, size: 256)
-            total += try psnr(rgbOnBlack(a), rgbOnBlack(b))
+            total += try psnr(ImageOps.composite(a, over: [0]), ImageOps.composite(b, over: [0]))
             if preview == nil { preview = (a, b) }
         }
         guard let preview else {
@@ -100,17 +100,6 @@ extension EmbeddedDefault {
         )
     }
 
-    /// RGBA (straight alpha) composited on black -> RGB.
-    static func rgbOnBlack(_ image: RasterImage) -> RasterImage {
-        guard image.channels == 4 else { return image }
-        var out = [Float](repeating: 0, count: image.width * image.height * 3)
-        for i in 0..<(image.width * image.height) {
-            let a = image.pixels[4 * i + 3]
-            for c in 0..<3 { out[3 * i + c] = image.pixels[4 * i + c] * a }
-        }
-        return RasterImage(width: image.width, height: image.height, channels: 3, pixels: out)
-    }
-
     /// Images side by side (RGB, same height), with a 4 px gap.
     static func sideBySide(_ images: [RasterImage]) -> RasterImage {
         let h = images.map(\.height).max() ?? 0
@@ -119,7 +108,7 @@ extension EmbeddedDefault {
         var out = [Float](repeating: 1, count: w * h * 3)
         var x0 = 0
         for image in images {
-            let rgb = rgbOnBlack(image)
+            let rgb = ImageOps.composite(image, over: [0])
             for y in 0..<rgb.height {
                 for x in 0..<rgb.width {
                     for c in 0..<3 {
@@ -175,7 +164,8 @@ extension EmbeddedDefault {
             let comparison = dir.appendingPathComponent("comparison.png")
             try writePNG(
                 sideBySide([
-                    try resized(input, to: 256), s.preview.groundTruth, s.preview.generated,
+                    ImageOps.resize(input, width: 256, height: 256), s.preview.groundTruth,
+                    s.preview.generated,
                 ]), to: comparison)
             scores.append(
                 DemoScore(
@@ -184,21 +174,5 @@ extension EmbeddedDefault {
                     seconds: Date().timeIntervalSince(start)))
         }
         return scores
-    }
-
-    /// `image` scaled to `size`² (nearest; previews only).
-    static func resized(_ image: RasterImage, to size: Int) throws -> RasterImage {
-        var out = [Float](repeating: 0, count: size * size * image.channels)
-        for y in 0..<size {
-            for x in 0..<size {
-                let sx = min(image.width - 1, x * image.width / size)
-                let sy = min(image.height - 1, y * image.height / size)
-                for c in 0..<image.channels {
-                    out[(y * size + x) * image.channels + c] =
-                        image.pixels[(sy * image.width + sx) * image.channels + c]
-                }
-            }
-        }
-        return RasterImage(width: size, height: size, channels: image.channels, pixels: out)
     }
 }

@@ -154,16 +154,9 @@ extension EmbeddedDefault {
             tSchedule: .logitNormal(mean: 1, std: 1),
             latents: { item in (coords[item], normalized[item]) },
             condition: { items in
-                let step = UInt64(box.trainer?.step ?? 0)
-                let images = try items.map { item in
-                    let camera = try conditionCamera(
-                        seed: UInt64(item) &* 0x9E37_79B9 &+ step &* 0x85EB_CA6B &+ 0x5EED)
-                    return try conditionImage(
-                        photo(family.shape(item).mesh, camera: camera), source: "shape \(item)")
-                }
-                return try withNoGrad {
-                    try TrellisPipeline.conditionTokens(imageEncoder, ImagePreprocess.batch(images))
-                }
+                let images = try conditionBatch(
+                    items, shapes: family, step: box.trainer?.step ?? 0, salt: 0x5EED)
+                return try withNoGrad { try TrellisPipeline.conditionTokens(imageEncoder, images) }
             })
         let trainer = try Trainer(objective: objective, options: options)
         box.trainer = trainer

@@ -63,10 +63,7 @@ struct TrainDefault: ParsableCommand {
         var resume = false
 
         func run() throws {
-            let outURL = URL(fileURLWithPath: out)
-            do {
-                try FileManager.default.createDirectory(
-                    at: outURL, withIntermediateDirectories: true)
+            try reportingErrors {
                 let vaeRun = URL(fileURLWithPath: ssVae)
                 let cfg = try TrainingConfig.load(vaeRun.appendingPathComponent("config.json"))
                 guard case .sparseStructureEncoder(let ec)? = cfg.models["encoder"]?.args else {
@@ -76,7 +73,7 @@ struct TrainDefault: ParsableCommand {
                 let encoder = try SparseStructureEncoder(ec)
                 let weights = try TrainDefault.latestWeights(vaeRun, model: "encoder")
                 try encoder.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
-                var bar = ProgressBar("SS latents", total: count)
+                let bar = ProgressBar("SS latents", total: count)
                 let latents = try EmbeddedDefault.structureLatents(encoder: encoder, count: count) {
                     bar.update($0)
                 }
@@ -91,22 +88,7 @@ struct TrainDefault: ParsableCommand {
                 options.seed = 2
                 let made = try EmbeddedDefault.structureFlowTrainer(
                     latents: latents, options: options, seed: 2)
-                let trainer = made.trainer
-                if resume, let url = try trainer.resume(from: outURL) {
-                    print("resumed from \(url.path) at step \(trainer.step)")
-                }
-                bar = ProgressBar("ss-flow", total: steps)
-                try trainer.run(outputDirectory: outURL) { p in
-                    bar.update(
-                        p.step, note: String(format: "loss %.4f", p.record.loss),
-                        rate: p.stepsPerSecond, eta: p.etaSeconds)
-                }
-                if let last = trainer.history.last {
-                    print("done: step \(last.step), loss \(last.loss); outputs in \(outURL.path)")
-                }
-            } catch let e as LatticeError {
-                FileHandle.standardError.write(Data("error: \(e)\n".utf8))
-                throw ExitCode(2)
+                try runTrainingStage(made.trainer, out: out, resume: resume, label: "ss-flow")
             }
         }
     }

@@ -43,23 +43,29 @@ struct SLatStageOptions: ParsableArguments {
 
     /// Runs `trainer` to the end with a progress bar, resuming when asked.
     func run(_ trainer: Trainer, label: String) throws {
-        let url = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        if resume, let from = try trainer.resume(from: url) {
-            print("resumed from \(from.path) at step \(trainer.step)")
-        }
-        let bar = ProgressBar(label, total: steps)
-        try trainer.run(outputDirectory: url) { p in
-            let terms = p.record.terms.keys.sorted().filter { $0 != "loss" }.prefix(4)
-                .map { String(format: "%@ %.4f", $0, p.record.terms[$0] ?? 0) }
-            bar.update(
-                p.step,
-                note: String(format: "loss %.4f ", p.record.loss) + terms.joined(separator: " "),
-                rate: p.stepsPerSecond, eta: p.etaSeconds)
-        }
-        if let last = trainer.history.last {
-            print("done: step \(last.step), loss \(last.loss); outputs in \(url.path)")
-        }
+        try runTrainingStage(trainer, out: out, resume: resume, label: label)
+    }
+}
+
+/// Runs a recipe stage's `trainer` to its end in `out` (resuming from its newest checkpoint when
+/// `resume`), with a progress bar showing the loss and up to four of its terms.
+func runTrainingStage(_ trainer: Trainer, out: String, resume: Bool, label: String) throws {
+    let url = URL(fileURLWithPath: out)
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    if resume, let from = try trainer.resume(from: url) {
+        print("resumed from \(from.path) at step \(trainer.step)")
+    }
+    let bar = ProgressBar(label, total: trainer.options.maxSteps)
+    try trainer.run(outputDirectory: url) { p in
+        let terms = p.record.terms.keys.sorted().filter { $0 != "loss" }.prefix(4)
+            .map { String(format: "%@ %.4f", $0, p.record.terms[$0] ?? 0) }
+        bar.update(
+            p.step,
+            note: String(format: "loss %.4f ", p.record.loss) + terms.joined(separator: " "),
+            rate: p.stepsPerSecond, eta: p.etaSeconds)
+    }
+    if let last = trainer.history.last {
+        print("done: step \(last.step), loss \(last.loss); outputs in \(url.path)")
     }
 }
 
@@ -139,7 +145,7 @@ extension TrainDefault {
 
         @OptionGroup var stage: SLatStageOptions
 
-        @Option(help: "The slat-vae run folder (its encoder EMA weights).")
+        @Option(help: "The slat-vae run folder (its newest encoder weights).")
         var slatVae: String
 
         func run() throws {
@@ -177,10 +183,10 @@ extension TrainDefault {
 
         @OptionGroup var stage: SLatStageOptions
 
-        @Option(help: "The slat-vae run folder (its encoder EMA weights).")
+        @Option(help: "The slat-vae run folder (its newest encoder weights).")
         var slatVae: String
 
-        @Option(help: "The ss-flow run folder (its image encoder EMA weights).")
+        @Option(help: "The ss-flow run folder (its newest image encoder weights).")
         var ssFlow: String
 
         func run() throws {
@@ -225,7 +231,7 @@ extension TrainDefault {
 
     struct Package: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Assemble the embedded model folder from the stage runs' EMA weights.")
+            abstract: "Assemble the embedded model folder from the stage runs' newest weights.")
 
         @Option var ssVae: String
         @Option var ssFlow: String
