@@ -2,7 +2,7 @@
 # Reproduces the embedded default (Sources/LatticeTraining/Resources/EmbeddedDefault) from
 # nothing: every stage trains on procedural shapes generated on the fly (no download).
 # Usage: Recipes/embedded-default/train.sh [WORK_DIR]   (default: .build/embedded-default)
-# Stages 2+3 and 4+5 may run side by side; the times in README.md are for this order on 2 cores.
+# Stages 4 and 5-7 may run side by side; the times in README.md are for this order on 2 cores.
 set -eu
 cd "$(dirname "$0")/../.."
 WORK=${1:-.build/embedded-default}
@@ -11,21 +11,30 @@ L=.build/release/lattice
 mkdir -p "$WORK"
 # 1. Sparse-structure VAE on 32³ occupancy (Dice + KL), 1200 steps of 4 shapes.
 $L train Recipes/embedded-default/ss_vae.json --out "$WORK/ss_vae"
-# 2. Sparse-structure flow jointly with the small image encoder, on the VAE's latents.
-$L train-default ss-flow --ss-vae "$WORK/ss_vae" --out "$WORK/ss_flow" --count 2000 \
-    --steps "${SS_FLOW_STEPS:-2000}" --batch 8
-# 3. SLat encoder + mesh decoder (TSDF, FlexiCubes regularisers, colour).
+# 2. The conditioning photo bank: 4 front views (EmbeddedDefault.conditionCamera) of each
+#    training shape, preprocessed as the pipeline does (alpha crop, Lanczos to 112²).
+$L train-default photos --out "$WORK/photos.safetensors" --count 4000 --views 4
+# 3. The small image encoder, pre-trained to regress each shape's SS latent from one photo.
+$L train-default image-encoder --ss-vae "$WORK/ss_vae" --photos "$WORK/photos.safetensors" \
+    --out "$WORK/image_encoder" --steps "${ENCODER_STEPS:-2000}" --batch 32
+# 4. Sparse-structure flow on the VAE's latents, conditioned on the frozen encoder's tokens.
+$L train-default ss-flow --ss-vae "$WORK/ss_vae" --photos "$WORK/photos.safetensors" \
+    --image-encoder "$WORK/image_encoder" --out "$WORK/ss_flow" --count 4000 \
+    --steps "${SS_FLOW_STEPS:-2000}" --batch 8 ${SS_FLOW_INIT:+--init-from "$SS_FLOW_INIT"}
+# 5. SLat encoder + mesh decoder (TSDF, FlexiCubes regularisers, colour).
 $L train-default slat-vae --out "$WORK/slat_vae" --count 400 --steps "${SLAT_VAE_STEPS:-200}" \
     --batch 2
-# 4. Gaussian decoder on the frozen encoder (rendered L1 + SSIM + regularisers).
+# 6. Gaussian decoder on the frozen encoder (rendered L1 + SSIM + regularisers).
 $L train-default gs-decoder --slat-vae "$WORK/slat_vae" --out "$WORK/gs_decoder" --count 400 \
     --steps "${GS_STEPS:-300}" --batch 2
-# 5. SLat flow on the frozen encoder's normalised latents, conditioned by the image encoder.
-$L train-default slat-flow --slat-vae "$WORK/slat_vae" --ss-flow "$WORK/ss_flow" \
-    --out "$WORK/slat_flow" --count 400 --steps "${SLAT_FLOW_STEPS:-600}" --batch 4
-# 6. The model folder, and the demo's examples (held-out shapes).
+# 7. SLat flow on the frozen encoder's normalised latents, conditioned by the image encoder.
+$L train-default slat-flow --slat-vae "$WORK/slat_vae" --image-encoder "$WORK/image_encoder" \
+    --photos "$WORK/photos.safetensors" --out "$WORK/slat_flow" --count 400 \
+    --steps "${SLAT_FLOW_STEPS:-600}" --batch 4 ${SLAT_FLOW_INIT:+--init-from "$SLAT_FLOW_INIT"}
+# 8. The model folder, and the demo's examples (held-out shapes).
 OUT=Sources/LatticeTraining/Resources/EmbeddedDefault
 $L train-default package --ss-vae "$WORK/ss_vae" --ss-flow "$WORK/ss_flow" \
     --slat-vae "$WORK/slat_vae" --gs-decoder "$WORK/gs_decoder" --slat-flow "$WORK/slat_flow" \
+    --image-encoder "$WORK/image_encoder" \
     --out "$OUT"
 $L train-default examples --out "$OUT" --count 6

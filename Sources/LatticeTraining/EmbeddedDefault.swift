@@ -57,15 +57,25 @@ public enum EmbeddedDefault {
         Initializer.normal(encoder.clsToken, std: 1e-6, generator: &generator)
     }
 
-    /// A conditioning camera: yaw uniform, pitch uniform in [-0.3, 1.1] rad, fov uniform in
-    /// [30°, 50°] at the radius where the unit cube's bounding sphere fills the view (upstream
-    /// render_cond: r = (√3/2) / sin(fov/2)).
+    /// Centre of the conditioning views' yaw: a three-quarter view from the front.
+    public static let frontYaw = 0.6
+
+    /// A conditioning camera: the photo is taken from the front (yaw `frontYaw` ± 0.15 rad,
+    /// pitch 0.15–0.45 rad), fov uniform in [30°, 50°] at the radius where the unit cube's
+    /// bounding sphere fills the view (upstream render_cond: r = (√3/2) / sin(fov/2)).
+    ///
+    /// Upstream renders conditions from any yaw: Objaverse objects have a canonical front that a
+    /// DINOv2-conditioned model recognises. Procedural shapes have none (a tilted cone looks the
+    /// same from every side up to the tilt's direction), so a photo from an unknown yaw does not
+    /// determine where the shape lies in the canonical grid, and the structure flow learnt the
+    /// average blob. A known viewpoint makes the photo determine the pose; the residual jitter
+    /// (≤ 0.15 rad) moves surface points by at most 0.15 of the [-1, 1] box.
     public static func conditionCamera(seed: UInt64) throws -> (
         extrinsics: Matrix4, intrinsics: Matrix3
     ) {
         var rng = Uniform(seed: splitMix(seed ^ 0xC0DE))
-        let yaw = Double(rng.next()) * 2 * Double.pi
-        let pitch = -0.3 + 1.4 * Double(rng.next())
+        let yaw = frontYaw - 0.15 + 0.3 * Double(rng.next())
+        let pitch = 0.15 + 0.3 * Double(rng.next())
         let fov = 30 + 20 * Double(rng.next())
         let radius = (3.0.squareRoot() / 2) / sin(fov / 2 * Double.pi / 180)
         return try yawPitchRadiusFovToExtrinsicsIntrinsics(
@@ -87,20 +97,6 @@ public enum EmbeddedDefault {
     /// Lanczos to `imageSize`, premultiplied), so training sees what inference sees.
     public static func conditionImage(_ photo: RasterImage, source: String) throws -> RasterImage {
         try ImagePreprocess.prepare(PixelImage(photo), size: imageSize, source: source)
-    }
-
-    /// Encoder inputs [B, 3, S, S] for `items`: a fresh random photo of each shape per training
-    /// step, seeded by (item, step, salt) so a resumed run sees the same views.
-    static func conditionBatch(_ items: [Int], shapes: ProceduralShapes, step: Int, salt: UInt64)
-        throws -> Tensor
-    {
-        let images = try items.map { item in
-            let camera = try conditionCamera(
-                seed: UInt64(item) &* 0x9E37_79B9 &+ UInt64(step) &* 0x85EB_CA6B &+ salt)
-            return try conditionImage(
-                photo(shapes.shape(item).mesh, camera: camera), source: "shape \(item)")
-        }
-        return ImagePreprocess.batch(images)  // [B, 3, S, S]
     }
 
     /// The sparse-structure flow on the 8³×8 latent of the 32³ structure.
@@ -141,32 +137,36 @@ extension EmbeddedDefault {
         return out
     }
 
-    /// The SS flow + image encoder trainer: flow-matching on precomputed `latents`, conditioned on
-    /// a fresh random view of each item per step (seeded by item and step, so resume is exact).
+    /// The SS flow trainer: flow-matching on precomputed `latents`, conditioned on the frozen
+    /// image encoder's cached tokens of one bank view per item and step (chosen by item and step,
+    /// so resume is exact).
     public static func structureFlowTrainer(
-        latents: [[Float]], options: TrainerOptions, seed: UInt64
-    ) throws -> (trainer: Trainer, flow: SparseStructureFlowModel, encoder: DinoVisionTransformer) {
+        latents: [[Float]], tokens: CachedConditionTokens, options: TrainerOptions, seed: UInt64,
+        initialWeights: URL? = nil
+    ) throws -> (trainer: Trainer, flow: SparseStructureFlowModel) {
+        guard tokens.bank.count >= latents.count else {
+            throw LatticeError(
+                .invalidArgument,
+                "ss-flow: \(latents.count) shapes but the photo bank holds \(tokens.bank.count)")
+        }
         var generator = RandomGenerator(seed: splitMix(seed ^ 0x5F10))
         let flow = try SparseStructureFlowModel(try structureFlowConfig)
         ImageConditionedFlowMatchingCFGTrainer.initialize(flow, generator: &generator)
-        let encoder = try DinoVisionTransformer(imageEncoderConfig)
-        initializeImageEncoder(encoder, generator: &generator)
-        let family = shapes
+        if let initialWeights {
+            try flow.load(
+                try SafetensorsFile(url: initialWeights).tensors(), source: initialWeights.path)
+        }
         let box = TrainerBox()
         let objective = ImageConditionedFlowMatchingCFGTrainer(
             denoiser: flow, datasetCount: latents.count, sigmaMin: 1e-5, pUncond: 0.1,
-            tSchedule: .logitNormal(mean: 1, std: 1), extraModels: [("image_encoder", encoder)],
+            tSchedule: .logitNormal(mean: 1, std: 1),
             latents: { items in
                 Tensor(items.flatMap { latents[$0] }, shape: [items.count, 8, 8, 8, 8])
             },
-            condition: { items in
-                let images = try conditionBatch(
-                    items, shapes: family, step: box.trainer?.step ?? 0, salt: 0)
-                return try TrellisPipeline.conditionTokens(encoder, images)
-            })
+            condition: { items in tokens.tokens(items, step: box.trainer?.step ?? 0, salt: 0) })
         let trainer = try Trainer(objective: objective, options: options)
         box.trainer = trainer
-        return (trainer, flow, encoder)
+        return (trainer, flow)
     }
 }
 

@@ -127,36 +127,41 @@ extension EmbeddedDefault {
         return (mean.map(Float.init), std.map(Float.init))
     }
 
-    /// The SLat flow trainer: flow matching on normalised encoder latents of `source`'s items,
-    /// conditioned by the frozen `imageEncoder` on a fresh random photo of the item per step
-    /// (seeded by item and step, so resume is exact).
+    /// The SLat flow trainer: flow matching on normalised encoder latents of items
+    /// `0..<latents.count`, conditioned on the frozen image encoder's cached tokens of one bank
+    /// view per item and step (chosen by item and step, so resume is exact).
     public static func slatFlowTrainer(
-        source: ProceduralSLatSource, latents: [[Float]], coords: [[SIMD3<Int32>]],
-        normalization: (mean: [Float], std: [Float]), imageEncoder: DinoVisionTransformer,
-        options: TrainerOptions, seed: UInt64
+        latents: [[Float]], coords: [[SIMD3<Int32>]],
+        normalization: (mean: [Float], std: [Float]), tokens: CachedConditionTokens,
+        options: TrainerOptions, seed: UInt64, initialWeights: URL? = nil
     ) throws -> (trainer: Trainer, flow: SLatFlowModel) {
         var generator = RandomGenerator(seed: splitMix(seed ^ 0x51A7))
         guard
             let flow = try TrellisModels.build(try descriptor("slat_flow_model")) as? SLatFlowModel
         else { throw LatticeError(.invalidConfig, "slat_flow_model is not an SLatFlowModel") }
         SLatFlowMatchingTrainer.initialize(flow, generator: &generator)
-        imageEncoder.train(false)
+        if let initialWeights {
+            try flow.load(
+                try SafetensorsFile(url: initialWeights).tensors(), source: initialWeights.path)
+        }
+        guard tokens.bank.count >= latents.count else {
+            throw LatticeError(
+                .invalidArgument,
+                "slat-flow: \(latents.count) shapes but the photo bank holds \(tokens.bank.count)")
+        }
         let channels = normalization.mean.count
         let normalized = latents.map { l in
             l.enumerated().map { i, v in
                 (v - normalization.mean[i % channels]) / normalization.std[i % channels]
             }
         }
-        let family = source.shapes
         let box = TrainerBox()
         let objective = SLatFlowMatchingTrainer(
             denoiser: flow, datasetCount: latents.count, sigmaMin: 1e-5, pUncond: 0.1,
             tSchedule: .logitNormal(mean: 1, std: 1),
             latents: { item in (coords[item], normalized[item]) },
             condition: { items in
-                let images = try conditionBatch(
-                    items, shapes: family, step: box.trainer?.step ?? 0, salt: 0x5EED)
-                return try withNoGrad { try TrellisPipeline.conditionTokens(imageEncoder, images) }
+                tokens.tokens(items, step: box.trainer?.step ?? 0, salt: 0x5EED)
             })
         let trainer = try Trainer(objective: objective, options: options)
         box.trainer = trainer

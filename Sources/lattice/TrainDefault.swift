@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import LatticeModels
 import LatticeNN
+import LatticePipelines
 import LatticeTensor
 import LatticeTraining
 
@@ -12,7 +13,8 @@ struct TrainDefault: ParsableCommand {
         commandName: "train-default",
         abstract: "Train a stage of the embedded default (see Recipes/embedded-default).",
         subcommands: [
-            StructureFlow.self, SLatVAE.self, MeshDecoder.self, GaussianDecoder.self, SLatFlow.self,
+            Photos.self, ImageEncoder.self, StructureFlow.self, SLatVAE.self, MeshDecoder.self,
+            GaussianDecoder.self, SLatFlow.self,
             Package.self, Examples.self,
         ])
 
@@ -34,60 +36,244 @@ struct TrainDefault: ParsableCommand {
         return dir.appendingPathComponent(name)
     }
 
-    struct StructureFlow: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "ss-flow",
-            abstract:
-                "Train the sparse-structure flow jointly with the small image encoder on SS latents "
-                + "of procedural shapes (needs the SS VAE run).")
+    /// The SS VAE of a training run folder (config.json and its newest weights).
+    static func structureVAE(_ run: String) throws -> (
+        encoder: SparseStructureEncoder, decoder: SparseStructureDecoder
+    ) {
+        let url = URL(fileURLWithPath: run)
+        let cfg = try TrainingConfig.load(url.appendingPathComponent("config.json"))
+        guard case .sparseStructureEncoder(let ec)? = cfg.models["encoder"]?.args,
+            case .sparseStructureDecoder(let dc)? = cfg.models["decoder"]?.args
+        else {
+            throw LatticeError(
+                .invalidConfig,
+                "\(run)/config.json: expected SparseStructureEncoder 'encoder' and "
+                    + "SparseStructureDecoder 'decoder'")
+        }
+        let encoder = try SparseStructureEncoder(ec)
+        let decoder = try SparseStructureDecoder(dc)
+        for (name, module) in [("encoder", encoder as Module), ("decoder", decoder)] {
+            let weights = try latestWeights(url, model: name)
+            try module.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
+        }
+        return (encoder, decoder)
+    }
 
-        @Option(help: "The SS VAE training run folder (its newest encoder weights are used).")
-        var ssVae: String
+    /// SS latents of shapes `0..<count` under the newest encoder of SS VAE run `run`, with a
+    /// progress bar; cached in the run folder (keyed by the weights file and count).
+    static func structureLatents(
+        _ encoder: SparseStructureEncoder, run: String, count: Int
+    ) throws -> [[Float]] {
+        let weights = try latestWeights(URL(fileURLWithPath: run), model: "encoder")
+        let cache = URL(fileURLWithPath: run).appendingPathComponent(
+            "latents_\(weights.deletingPathExtension().lastPathComponent)_\(count).safetensors")
+        if let file = try? SafetensorsFile(url: cache), let t = try? file.tensor("latents"),
+            t.shape.first == count
+        {
+            let flat = t.float().contiguous().toFloats()
+            let per = flat.count / count
+            return (0..<count).map { Array(flat[($0 * per)..<(($0 + 1) * per)]) }
+        }
+        let bar = ProgressBar("SS latents", total: count)
+        let latents = try EmbeddedDefault.structureLatents(encoder: encoder, count: count) {
+            bar.update(min($0, count))
+        }
+        try Safetensors.write(
+            ["latents": Tensor(latents.flatMap { $0 }, shape: [count, latents[0].count])],
+            to: cache)
+        return latents
+    }
+
+    /// The frozen image encoder of an `image-encoder` run, and its tokens of every bank photo.
+    static func cachedTokens(imageEncoder run: String, photos: String) throws
+        -> CachedConditionTokens
+    {
+        let encoder = try DinoVisionTransformer(EmbeddedDefault.imageEncoderConfig)
+        let weights = try latestWeights(URL(fileURLWithPath: run), model: "image_encoder")
+        try encoder.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
+        let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos))
+        let bar = ProgressBar("tokens", total: bank.count * bank.views)
+        return try CachedConditionTokens(bank: bank, encoder: encoder) { bar.update($0) }
+    }
+
+    struct Photos: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Render the bank of conditioning photos (views of training shapes).")
+
+        @Option(help: "Output safetensors file.")
+        var out: String
+
+        @Option(help: "Number of training shapes (items 0..<count).")
+        var count = 4000
+
+        @Option(help: "Views per shape.")
+        var views = 4
+
+        func run() throws {
+            try reportingErrors {
+                let bar = ProgressBar("photos", total: count * views)
+                let bank = try ConditionPhotoBank.render(count: count, views: views) {
+                    bar.update($0)
+                }
+                try bank.write(to: URL(fileURLWithPath: out))
+                print("wrote \(out): \(count) shapes × \(views) views")
+            }
+        }
+    }
+
+    struct ImageEncoder: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "image-encoder",
+            abstract:
+                "Pre-train the small image encoder to predict each shape's coarse (16³) "
+                + "occupancy from one photo of the photo bank.")
+
+        @Option(help: "The photo bank (train-default photos).")
+        var photos: String
 
         @Option(help: "Output folder.")
         var out: String
 
-        @Option(help: "Number of training shapes.")
-        var count = 2000
-
         @Option(help: "Training steps.")
-        var steps = 3000
+        var steps = 2000
 
         @Option(help: "Batch size.")
-        var batch = 8
+        var batch = 32
 
         @Option(help: "Learning rate (AdamW).")
-        var lr: Float = 3e-4
+        var lr: Float = 5e-4
+
+        @Option(help: "Held-out shapes to score (16³ occupancy IoU).")
+        var heldOut = 48
 
         @Flag(help: "Continue from the newest checkpoint in --out.")
         var resume = false
 
         func run() throws {
             try reportingErrors {
-                let vaeRun = URL(fileURLWithPath: ssVae)
-                let cfg = try TrainingConfig.load(vaeRun.appendingPathComponent("config.json"))
-                guard case .sparseStructureEncoder(let ec)? = cfg.models["encoder"]?.args else {
-                    throw LatticeError(
-                        .invalidConfig, "\(ssVae)/config.json: no SparseStructureEncoder 'encoder'")
+                let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos))
+                let data = ProceduralVoxelDataset(
+                    shapes: EmbeddedDefault.shapes, count: bank.count,
+                    resolution: EmbeddedDefault.resolution)
+                let bar = ProgressBar("voxelize", total: bank.count)
+                let occupancy = try (0..<bank.count).map { i -> [Float] in
+                    bar.update(i + 1)
+                    return ImageEncoderOccupancyPretraining.coarseOccupancy(
+                        try data.coords(i), resolution: EmbeddedDefault.resolution)
                 }
-                let encoder = try SparseStructureEncoder(ec)
-                let weights = try TrainDefault.latestWeights(vaeRun, model: "encoder")
-                try encoder.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
-                let bar = ProgressBar("SS latents", total: count)
-                let latents = try EmbeddedDefault.structureLatents(encoder: encoder, count: count) {
-                    bar.update($0)
+                var generator = RandomGenerator(seed: 71)
+                let encoder = try DinoVisionTransformer(EmbeddedDefault.imageEncoderConfig)
+                EmbeddedDefault.initializeImageEncoder(encoder, generator: &generator)
+                let objective = try ImageEncoderOccupancyPretraining(
+                    encoder: encoder, bank: bank, occupancy: occupancy, generator: &generator)
+                var options = TrainerOptions(maxSteps: steps)
+                options.batchSize = batch
+                options.learningRate = lr
+                options.weightDecay = 0.01
+                options.warmupSteps = 100
+                options.cosineMinFraction = 0.05
+                options.emaRates = [0.999]
+                options.gradClip = .fixed(1.0)
+                options.logEvery = 50
+                options.saveEvery = 500
+                options.seed = 71
+                let trainer = try Trainer(objective: objective, options: options)
+                objective.trainer = trainer
+                try runTrainingStage(trainer, out: out, resume: resume, label: "image-encoder")
+                try score(objective)
+            }
+        }
+
+        /// 16³ occupancy IoU of the prediction from a front photo of held-out shapes.
+        func score(_ objective: ImageEncoderOccupancyPretraining) throws {
+            let data = ProceduralVoxelDataset(
+                shapes: EmbeddedDefault.shapes, count: EmbeddedDefault.heldOutStart + heldOut,
+                resolution: EmbeddedDefault.resolution)
+            var total = 0.0
+            for k in 0..<heldOut {
+                let item = EmbeddedDefault.heldOutStart + k
+                let truth = ImageEncoderOccupancyPretraining.coarseOccupancy(
+                    try data.coords(item), resolution: EmbeddedDefault.resolution)
+                let photo = try EmbeddedDefault.conditionImage(
+                    EmbeddedDefault.photo(
+                        EmbeddedDefault.shapes.shape(item).mesh,
+                        camera: ConditionPhotoBank.camera(item: item, view: 0), size: 192),
+                    source: "shape \(item)")
+                let logits = try objective.predictLogits(ImagePreprocess.batch([photo])).toFloats()
+                var (i, u) = (0, 0)
+                for c in truth.indices {
+                    let (a, b) = (truth[c] > 0.5, logits[c] > 0)
+                    if a && b { i += 1 }
+                    if a || b { u += 1 }
                 }
+                total += Double(i) / Double(max(u, 1))
+            }
+            print(
+                String(
+                    format: "held-out 16³ occupancy IoU over %d shapes (front photo): %.3f",
+                    heldOut, total / Double(heldOut)))
+        }
+    }
+
+    struct StructureFlow: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ss-flow",
+            abstract:
+                "Train the sparse-structure flow on SS latents of procedural shapes, conditioned "
+                + "on the frozen pre-trained image encoder's tokens of the photo bank.")
+
+        @Option(help: "The SS VAE training run folder (its newest encoder weights are used).")
+        var ssVae: String
+
+        @Option(help: "The photo bank (train-default photos).")
+        var photos: String
+
+        @Option(help: "The image-encoder run folder (its newest image_encoder weights).")
+        var imageEncoder: String
+
+        @Option(help: "Output folder.")
+        var out: String
+
+        @Option(help: "Number of training shapes (at most the bank's).")
+        var count = 4000
+
+        @Option(help: "Training steps.")
+        var steps = 3000
+
+        @Option(help: "Batch size.")
+        var batch = 16
+
+        @Option(help: "Learning rate (AdamW).")
+        var lr: Float = 3e-4
+
+        @Option(help: "Start from the newest denoiser weights of this earlier ss-flow run.")
+        var initFrom: String?
+
+        @Flag(help: "Continue from the newest checkpoint in --out.")
+        var resume = false
+
+        func run() throws {
+            try reportingErrors {
+                let vae = try TrainDefault.structureVAE(ssVae)
+                let tokens = try TrainDefault.cachedTokens(
+                    imageEncoder: imageEncoder, photos: photos)
+                let latents = try TrainDefault.structureLatents(
+                    vae.encoder, run: ssVae, count: min(count, tokens.bank.count))
                 var options = TrainerOptions(maxSteps: steps)
                 options.batchSize = batch
                 options.learningRate = lr
                 options.warmupSteps = 100
+                options.cosineMinFraction = 0.1
                 options.emaRates = [0.999]
                 options.gradClip = .adaptive(maxNorm: 1.0, percentile: 95, bufferSize: 1000)
                 options.logEvery = 50
                 options.saveEvery = 250
                 options.seed = 2
                 let made = try EmbeddedDefault.structureFlowTrainer(
-                    latents: latents, options: options, seed: 2)
+                    latents: latents, tokens: tokens, options: options, seed: 2,
+                    initialWeights: try initFrom.map {
+                        try TrainDefault.latestWeights(URL(fileURLWithPath: $0), model: "denoiser")
+                    })
                 try runTrainingStage(made.trainer, out: out, resume: resume, label: "ss-flow")
             }
         }

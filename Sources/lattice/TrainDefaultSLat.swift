@@ -186,8 +186,14 @@ extension TrainDefault {
         @Option(help: "The slat-vae run folder (its newest encoder weights).")
         var slatVae: String
 
-        @Option(help: "The ss-flow run folder (its newest image encoder weights).")
-        var ssFlow: String
+        @Option(help: "The image-encoder run folder (its newest image_encoder weights).")
+        var imageEncoder: String
+
+        @Option(help: "The photo bank (train-default photos).")
+        var photos: String
+
+        @Option(help: "Start from the newest denoiser weights of this earlier slat-flow run.")
+        var initFrom: String?
 
         func run() throws {
             try reportingErrors {
@@ -196,11 +202,8 @@ extension TrainDefault {
                     weights: TrainDefault.latestWeights(
                         URL(fileURLWithPath: slatVae), model: "encoder"),
                     as: SLatEncoder.self)
-                let imageEncoder = try DinoVisionTransformer(EmbeddedDefault.imageEncoderConfig)
-                let weights = try TrainDefault.latestWeights(
-                    URL(fileURLWithPath: ssFlow), model: "image_encoder")
-                try imageEncoder.load(
-                    try SafetensorsFile(url: weights).tensors(), source: weights.path)
+                let tokens = try TrainDefault.cachedTokens(
+                    imageEncoder: imageEncoder, photos: photos)
                 let source = EmbeddedDefault.slatSource(count: stage.count)
                 var latents: [[Float]] = []
                 var coords: [[SIMD3<Int32>]] = []
@@ -222,8 +225,11 @@ extension TrainDefault {
                     to: url.appendingPathComponent("slat_normalization.json"), options: .atomic)
                 print("latent mean \(stats.mean), std \(stats.std)")
                 let made = try EmbeddedDefault.slatFlowTrainer(
-                    source: source, latents: latents, coords: coords, normalization: stats,
-                    imageEncoder: imageEncoder, options: stage.options(seed: 51), seed: 51)
+                    latents: latents, coords: coords, normalization: stats,
+                    tokens: tokens, options: stage.options(seed: 51), seed: 51,
+                    initialWeights: try initFrom.map {
+                        try TrainDefault.latestWeights(URL(fileURLWithPath: $0), model: "denoiser")
+                    })
                 try stage.run(made.trainer, label: "slat-flow")
             }
         }
@@ -235,6 +241,7 @@ extension TrainDefault {
 
         @Option var ssVae: String
         @Option var ssFlow: String
+        @Option var imageEncoder: String
         @Option var slatVae: String
         @Option var gsDecoder: String
         @Option var slatFlow: String
@@ -278,7 +285,7 @@ extension TrainDefault {
                     .init(
                         key: "image_cond_model", stem: "image_encoder",
                         descriptor: try EmbeddedDefault.imageEncoderDescriptor(),
-                        weights: try w(ssFlow, "image_encoder")),
+                        weights: try w(imageEncoder, "image_encoder")),
                 ]
                 let normURL = URL(fileURLWithPath: slatFlow).appendingPathComponent(
                     "slat_normalization.json")
