@@ -419,6 +419,25 @@ struct StrivecKernel {
     /// min(1 / (1 - shift), 25), upstream's density rescale.
     let densityScale: Float
 
+    /// The global sample grid inside voxel `v` along a ray: the voxel's box, the step (half a
+    /// trivec cell) and the sample indices k whose distance (k + jitter)·step lies in the
+    /// ray's slab interval; nil when the ray misses the voxel or takes no sample in it.
+    @inline(__always) func samples(
+        _ v: Int, origin: SIMD3<Float>, inv: SIMD3<Float>, jitter: Float
+    ) -> (lo: SIMD3<Float>, hi: SIMD3<Float>, step: Float, range: ClosedRange<Int>)? {
+        let half = sizes[v] * 0.5
+        let lo = centers[v] - half
+        let hi = centers[v] + half
+        let t0 = pointwiseMin((lo - origin) * inv, (hi - origin) * inv).max()
+        let t1 = pointwiseMax((lo - origin) * inv, (hi - origin) * inv).min()
+        guard t1 >= t0, t1 - t0 > 0 else { return nil }
+        let step = (0.5 / Float(dim)) * sizes[v].x
+        let first = (t0 / step - jitter).rounded(.up)
+        let last = (t1 / step - jitter).rounded(.down)
+        guard first <= last, abs(first) < 1e9, abs(last) < 1e9 else { return nil }
+        return (lo, hi, step, Int(first)...Int(last))
+    }
+
     /// Lower interpolation cell and weights (outside [0, 1] at the faces: extrapolation, as
     /// upstream clamps the cell index to [0, dim - 2] but not the weight).
     @inline(__always) func cell(_ p: SIMD3<Float>, _ lo: SIMD3<Float>, _ hi: SIMD3<Float>) -> (
@@ -473,17 +492,9 @@ struct StrivecKernel {
         var distance: Float = 0
         voxels: for j in 0..<count {
             let v = Int(ids[j])
-            let half = sizes[v] * 0.5
-            let lo = centers[v] - half
-            let hi = centers[v] + half
-            let t0 = pointwiseMin((lo - origin) * inv, (hi - origin) * inv).max()
-            let t1 = pointwiseMax((lo - origin) * inv, (hi - origin) * inv).min()
-            guard t1 >= t0, t1 - t0 > 0 else { continue }
-            let step = (0.5 / Float(dim)) * sizes[v].x
-            let first = (t0 / step - jitter).rounded(.up)
-            let last = (t1 / step - jitter).rounded(.down)
-            guard first <= last, abs(first) < 1e9, abs(last) < 1e9 else { continue }
-            for k in Int(first)...Int(last) {
+            guard let hit = samples(v, origin: origin, inv: inv, jitter: jitter) else { continue }
+            let (lo, hi, step) = (hit.lo, hit.hi, hit.step)
+            for k in hit.range {
                 let z = (Float(k) + jitter) * step
                 let (i, w) = cell(origin + z * dir, lo, hi)
                 let (x, y) = evaluate(v, i, w)
@@ -670,17 +681,9 @@ extension StrivecKernel {
         var distance: Float = 0
         voxels: for j in 0..<count {
             let v = Int(ids[j])
-            let half = sizes[v] * 0.5
-            let lo = centers[v] - half
-            let hi = centers[v] + half
-            let t0 = pointwiseMin((lo - origin) * inv, (hi - origin) * inv).max()
-            let t1 = pointwiseMax((lo - origin) * inv, (hi - origin) * inv).min()
-            guard t1 >= t0, t1 - t0 > 0 else { continue }
-            let step = (0.5 / Float(dim)) * sizes[v].x
-            let first = (t0 / step - jitter).rounded(.up)
-            let last = (t1 / step - jitter).rounded(.down)
-            guard first <= last, abs(first) < 1e9, abs(last) < 1e9 else { continue }
-            for k in Int(first)...Int(last) {
+            guard let hit = samples(v, origin: origin, inv: inv, jitter: jitter) else { continue }
+            let (lo, hi, step) = (hit.lo, hit.hi, hit.step)
+            for k in hit.range {
                 let z = (Float(k) + jitter) * step
                 let (i, w) = cell(origin + z * dir, lo, hi)
                 let (x, y) = evaluate(v, i, w)

@@ -36,27 +36,18 @@ struct TrainDefault: ParsableCommand {
         return dir.appendingPathComponent(name)
     }
 
-    /// The SS VAE of a training run folder (config.json and its newest weights).
-    static func structureVAE(_ run: String) throws -> (
-        encoder: SparseStructureEncoder, decoder: SparseStructureDecoder
-    ) {
+    /// The SS VAE encoder of a training run folder (config.json and its newest weights).
+    static func structureEncoder(_ run: String) throws -> SparseStructureEncoder {
         let url = URL(fileURLWithPath: run)
         let cfg = try TrainingConfig.load(url.appendingPathComponent("config.json"))
-        guard case .sparseStructureEncoder(let ec)? = cfg.models["encoder"]?.args,
-            case .sparseStructureDecoder(let dc)? = cfg.models["decoder"]?.args
-        else {
+        guard case .sparseStructureEncoder(let ec)? = cfg.models["encoder"]?.args else {
             throw LatticeError(
-                .invalidConfig,
-                "\(run)/config.json: expected SparseStructureEncoder 'encoder' and "
-                    + "SparseStructureDecoder 'decoder'")
+                .invalidConfig, "\(run)/config.json: no SparseStructureEncoder 'encoder'")
         }
         let encoder = try SparseStructureEncoder(ec)
-        let decoder = try SparseStructureDecoder(dc)
-        for (name, module) in [("encoder", encoder as Module), ("decoder", decoder)] {
-            let weights = try latestWeights(url, model: name)
-            try module.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
-        }
-        return (encoder, decoder)
+        let weights = try latestWeights(url, model: "encoder")
+        try encoder.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
+        return encoder
     }
 
     /// SS latents of shapes `0..<count` under the newest encoder of SS VAE run `run`, with a
@@ -254,11 +245,11 @@ struct TrainDefault: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let vae = try TrainDefault.structureVAE(ssVae)
+                let encoder = try TrainDefault.structureEncoder(ssVae)
                 let tokens = try TrainDefault.cachedTokens(
                     imageEncoder: imageEncoder, photos: photos)
                 let latents = try TrainDefault.structureLatents(
-                    vae.encoder, run: ssVae, count: min(count, tokens.bank.count))
+                    encoder, run: ssVae, count: min(count, tokens.bank.count))
                 var options = TrainerOptions(maxSteps: steps)
                 options.batchSize = batch
                 options.learningRate = lr
