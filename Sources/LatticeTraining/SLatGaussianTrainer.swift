@@ -17,7 +17,7 @@ import LatticeTensor
 /// SLat VAE (encoder + Gaussian decoder) training objective over SLat samples.
 public final class SLatVaeGaussianTrainer: TrainingObjective {
     /// Pixel reconstruction loss (upstream `loss_type`).
-    public enum LossType: String, Sendable { case l1, l2 }
+    public typealias LossType = PixelLossType
 
     public let encoder: SLatEncoder
     public let decoder: SLatGaussianDecoder
@@ -84,28 +84,9 @@ public final class SLatVaeGaussianTrainer: TrainingObjective {
 
     /// The items' voxels as one batched SparseTensor: coords [N, 4] (b, x, y, z), feats [N, C].
     public func batch(_ samples: [SLatTrainingSample]) throws -> SparseTensor {
-        let r = encoder.config.trunk.resolution
-        let c = encoder.config.inChannels
-        var coords: [Int32] = []
-        var feats: [Float] = []
-        for (b, s) in samples.enumerated() {
-            guard s.resolution == r, s.featureChannels == c, s.features.count == s.coords.count * c,
-                !s.coords.isEmpty
-            else {
-                throw LatticeError(
-                    .shapeMismatch,
-                    "SLatVaeGaussianTrainer: sample '\(s.id)' has \(s.coords.count) voxels at "
-                        + "resolution \(s.resolution) with \(s.features.count) feature values "
-                        + "(\(s.featureChannels) channels); the encoder expects resolution \(r), "
-                        + "\(c) channels and at least one voxel")
-            }
-            for v in s.coords { coords += [Int32(b), v.x, v.y, v.z] }
-            feats += s.features
-        }
-        let n = coords.count / 4
-        return try SparseTensor(
-            coords: Tensor(int32: coords, shape: [n, 4]), feats: Tensor(feats, shape: [n, c]),
-            batchSize: samples.count, resolution: r)  // coords [N, 4], feats [N, C]
+        try RenderedImageLoss.batch(
+            samples, resolution: encoder.config.trunk.resolution,
+            channels: encoder.config.inChannels, owner: "SLatVaeGaussianTrainer")
     }
 
     public func losses(items: [Int], generator: inout RandomGenerator) throws -> [String: Tensor] {
@@ -116,19 +97,16 @@ public final class SLatVaeGaussianTrainer: TrainingObjective {
         let z = mean.replacing(feats: mean.feats + (logvar.feats * 0.5).exp() * eps)
         let reps = try decoder(z)
 
-        var l1 = Tensor(scalar: 0)
-        var dssim = Tensor(scalar: 0)
-        var views = 0
+        var image = RenderedImageLoss(lossType: lossType, lambdaSSIM: lambdaSSIM)
         for (b, sample) in samples.enumerated() {
             guard !sample.views.isEmpty else {
                 throw LatticeError(
                     .invalidArgument, "SLatVaeGaussianTrainer: sample '\(sample.id)' has no views")
             }
-            // Upstream GaussianRenderer 'random' background: white with probability 1/2.
-            let bg: Float = generator.uniform(count: 1)[0] < 0.5 ? 1 : 0
+            let bg = RenderedImageLoss.randomBackground(&generator)
             var settings = renderSettings
             settings.backgrounds = [bg, bg, bg]
-            for v in Self.chooseViews(
+            for v in RenderedImageLoss.chooseViews(
                 sample.views.count, min(viewsPerItem, sample.views.count), &generator)
             {
                 let view = sample.views[v]
@@ -138,24 +116,13 @@ public final class SLatVaeGaussianTrainer: TrainingObjective {
                     width: view.width, height: view.height)
                 let rgba = try reps[b].render(cameras: [camera], settings: settings)  // [1, H, W, 4]
                 let rec = rgba.slice(3, 0, 3).permute([0, 3, 1, 2]).contiguous()  // [1, 3, H, W]
-                let gt = try Self.groundTruth(view, background: bg)  // [1, 3, H, W]
-                switch lossType {
-                case .l1: l1 = l1 + Loss.l1(rec, gt)
-                case .l2: l1 = l1 + Loss.mse(rec, gt)
-                }
-                if lambdaSSIM > 0 { dssim = dssim + (1 - ssim(rec, gt)) }
-                views += 1
+                image.add(
+                    rendered: rec,
+                    truth: try RenderedImageLoss.groundTruth(
+                        view, background: bg, owner: "SLatVaeGaussianTrainer"))
             }
         }
-        l1 = l1 / Float(views)
-        dssim = dssim / Float(views)
-        var terms: [String: Tensor] = [lossType.rawValue: l1]
-        var loss = l1
-        if lambdaSSIM > 0 {
-            terms["ssim"] = dssim
-            loss = loss + dssim * lambdaSSIM
-        }
-        terms["rec"] = loss
+        var (loss, terms) = image.terms()
         let kl = Loss.kl(mean: mean.feats, logvar: logvar.feats)
         terms["kl"] = kl
         loss = loss + kl * lambdaKL
@@ -177,36 +144,6 @@ public final class SLatVaeGaussianTrainer: TrainingObjective {
         return terms
     }
 
-    /// `k` distinct view indices out of `count`, drawn from `generator`.
-    static func chooseViews(_ count: Int, _ k: Int, _ generator: inout RandomGenerator) -> [Int] {
-        var pool = Array(0..<count)
-        var chosen: [Int] = []
-        for u in generator.uniform(count: k) {
-            let j = min(pool.count - 1, Int(u * Float(pool.count)))
-            chosen.append(pool.remove(at: j))
-        }
-        return chosen
-    }
-
-    /// The view's straight-alpha RGBA composited on `background`: [1, 3, H, W].
-    static func groundTruth(_ view: TrainingView, background: Float) throws -> Tensor {
-        let (h, w) = (view.height, view.width)
-        guard view.rgba.count == h * w * 4 else {
-            throw LatticeError(
-                .shapeMismatch,
-                "SLatVaeGaussianTrainer: view image has \(view.rgba.count) values for "
-                    + "\(w)x\(h) RGBA")
-        }
-        var out = [Float](repeating: 0, count: 3 * h * w)
-        for p in 0..<(h * w) {
-            let a = view.rgba[p * 4 + 3]
-            for c in 0..<3 {
-                out[c * h * w + p] = view.rgba[p * 4 + c] * a + (1 - a) * background
-            }
-        }
-        return Tensor(out, shape: [1, 3, h, w])  // [1, 3, H, W]
-    }
-
     /// Upstream `initialize_weights`: Xavier-uniform weights and zero biases in every (sparse)
     /// linear layer, then the encoder's and decoder's `out_layer` zeroed.
     public static func initialize(_ model: Module, generator: inout RandomGenerator) {
@@ -224,7 +161,9 @@ public final class SLatVaeGaussianTrainer: TrainingObjective {
                 xavier(l.weight, l.bias, generator: &generator)
             }
         }
-        let out = (model as? SLatEncoder)?.outLayer ?? (model as? SLatGaussianDecoder)?.outLayer
+        let out =
+            (model as? SLatEncoder)?.outLayer ?? (model as? SLatGaussianDecoder)?.outLayer
+            ?? (model as? SLatRadianceFieldDecoder)?.outLayer
         if let out {
             Initializer.constant(out.weight, 0)
             if let b = out.bias { Initializer.constant(b, 0) }

@@ -77,6 +77,10 @@ public struct ModelSpec: Codable, Sendable {
         case slatEncoder(SLatEncoder.Config)
         /// `SLatGaussianDecoder` / `ElasticSLatGaussianDecoder`.
         case slatGaussianDecoder(SLatGaussianDecoder.Config)
+        /// `SLatMeshDecoder` / `ElasticSLatMeshDecoder`.
+        case slatMeshDecoder(SLatMeshDecoder.Config)
+        /// `SLatRadianceFieldDecoder` / `ElasticSLatRadianceFieldDecoder`.
+        case slatRadianceFieldDecoder(SLatRadianceFieldDecoder.Config)
     }
 
     /// Upstream class name.
@@ -123,12 +127,17 @@ public struct ModelSpec: Codable, Sendable {
             args = .slatEncoder(try SLatEncoder.Config(from: argsDecoder))
         case "SLatGaussianDecoder", "ElasticSLatGaussianDecoder":
             args = .slatGaussianDecoder(try SLatGaussianDecoder.Config(from: argsDecoder))
+        case "SLatMeshDecoder", "ElasticSLatMeshDecoder":
+            args = .slatMeshDecoder(try SLatMeshDecoder.Config(from: argsDecoder))
+        case "SLatRadianceFieldDecoder", "ElasticSLatRadianceFieldDecoder":
+            args = .slatRadianceFieldDecoder(try SLatRadianceFieldDecoder.Config(from: argsDecoder))
         default:
             throw LatticeError(
                 .unsupported,
                 "\(path(decoder.codingPath)).name: model '\(name)' (supported: "
                     + "SparseStructureEncoder, SparseStructureDecoder, SparseStructureFlowModel, "
-                    + "SLatFlowModel, SLatEncoder, SLatGaussianDecoder)")
+                    + "SLatFlowModel, SLatEncoder, SLatGaussianDecoder, SLatMeshDecoder, "
+                    + "SLatRadianceFieldDecoder)")
         }
     }
 
@@ -142,6 +151,8 @@ public struct ModelSpec: Codable, Sendable {
         case .slatFlow(let a): try c.encode(a, forKey: .args)
         case .slatEncoder(let a): try c.encode(a, forKey: .args)
         case .slatGaussianDecoder(let a): try c.encode(a, forKey: .args)
+        case .slatMeshDecoder(let a): try c.encode(a, forKey: .args)
+        case .slatRadianceFieldDecoder(let a): try c.encode(a, forKey: .args)
         }
     }
 }
@@ -326,6 +337,14 @@ public struct TrainerArgs: Codable, Sendable {
     public var lambdaLpips: Double?
     /// `lambda_vol`, `lambda_opacity`.
     public var regularizations: [String: Double]?
+    // SLatVaeMeshDecoderTrainer. Lattice's mesh trainer has no rendered terms yet, so it weighs
+    // the TSDF in units of its truncation band (`LossWeights.geometryOnly`); `lambda_color`
+    // weights its colour term, and lambda_tsdf / lambda_depth / depth_loss_type are accepted
+    // and ignored.
+    public var lambdaTsdf: Double?
+    public var lambdaDepth: Double?
+    public var lambdaColor: Double?
+    public var depthLossType: String?
     /// Upstream elastic memory controller (accepted and ignored).
     public var elastic: NamedArgs?
     /// Lattice: views rendered per item and step (upstream 1).
@@ -359,6 +378,10 @@ public struct TrainerArgs: Codable, Sendable {
         case lambdaSsim = "lambda_ssim"
         case lambdaLpips = "lambda_lpips"
         case regularizations
+        case lambdaTsdf = "lambda_tsdf"
+        case lambdaDepth = "lambda_depth"
+        case lambdaColor = "lambda_color"
+        case depthLossType = "depth_loss_type"
         case elastic
         case viewsPerItem = "views_per_item"
         case seed
@@ -399,6 +422,10 @@ public struct TrainerArgs: Codable, Sendable {
         lambdaSsim = try c.decodeIfPresent(Double.self, forKey: .lambdaSsim)
         lambdaLpips = try c.decodeIfPresent(Double.self, forKey: .lambdaLpips)
         regularizations = try c.decodeIfPresent([String: Double].self, forKey: .regularizations)
+        lambdaTsdf = try c.decodeIfPresent(Double.self, forKey: .lambdaTsdf)
+        lambdaDepth = try c.decodeIfPresent(Double.self, forKey: .lambdaDepth)
+        lambdaColor = try c.decodeIfPresent(Double.self, forKey: .lambdaColor)
+        depthLossType = try c.decodeIfPresent(String.self, forKey: .depthLossType)
         elastic = try c.decodeIfPresent(NamedArgs.self, forKey: .elastic)
         viewsPerItem = try c.decodeIfPresent(Int.self, forKey: .viewsPerItem)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)

@@ -12,7 +12,7 @@ public enum TrainingSession {
     /// need `latents` and `condition` sources (see `ImageConditionedFlowMatchingCFGTrainer`);
     /// SLat flow trainers need `slatFlowData` (see `SLatFlowMatchingTrainer`). `extraModels`
     /// are trained jointly with a flow denoiser (e.g. the encoder producing the condition);
-    /// the SLat VAE trainer needs `slatData`.
+    /// the SLat VAE and decoder trainers take `slatData`, else read `dataset.args.roots`.
     public static func make(
         _ config: TrainingConfig, baseDirectory: URL? = nil,
         flowData: (
@@ -110,12 +110,7 @@ public enum TrainingSession {
                         + "(SLatGaussianDecoder)")
             }
             try checkOnly(config, ["encoder", "decoder"])
-            guard let slatData else {
-                throw LatticeError(
-                    .unsupported,
-                    "dataset '\(config.dataset.name)': the SLat VAE trainer needs SLat samples "
-                        + "(voxels, features, views); pass an SLatSampleSource")
-            }
+            let slatData = try slatSource(config, baseDirectory: baseDirectory, given: slatData)
             let encoder = try SLatEncoder(ec)
             let decoder = try SLatGaussianDecoder(dc)
             SLatVaeGaussianTrainer.initialize(encoder, generator: &generator)
@@ -140,13 +135,54 @@ public enum TrainingSession {
                 lambdaOpacity: regs["lambda_opacity"].map { Float($0) },
                 viewsPerItem: args.viewsPerItem ?? 1)
             return try Trainer(objective: objective, options: options)
+        case "SLatVaeMeshDecoderTrainer":
+            guard case .slatMeshDecoder(let dc)? = config.models["decoder"]?.args else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "models: SLatVaeMeshDecoderTrainer needs 'decoder' (SLatMeshDecoder)")
+            }
+            try checkOnly(config, ["encoder", "decoder"])
+            let data = try slatSource(config, baseDirectory: baseDirectory, given: slatData)
+            let decoder = try SLatMeshDecoder(dc)
+            SLatVaeMeshDecoderTrainer.initialize(decoder, generator: &generator)
+            var weights = SLatVaeMeshDecoderTrainer.LossWeights.geometryOnly(
+                meshResolution: decoder.meshResolution)
+            if let c = args.lambdaColor { weights.color = Float(c) }
+            let objective = try SLatVaeMeshDecoderTrainer(
+                decoder: decoder,
+                encoder: try frozenEncoder(config, baseDirectory: baseDirectory), data: data,
+                weights: weights)
+            return try Trainer(objective: objective, options: options)
+        case "SLatVaeRadianceFieldDecoderTrainer":
+            guard case .slatRadianceFieldDecoder(let dc)? = config.models["decoder"]?.args else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "models: SLatVaeRadianceFieldDecoderTrainer needs 'decoder' "
+                        + "(SLatRadianceFieldDecoder)")
+            }
+            try checkOnly(config, ["encoder", "decoder"])
+            let data = try slatSource(config, baseDirectory: baseDirectory, given: slatData)
+            let decoder = try SLatRadianceFieldDecoder(dc)
+            SLatVaeGaussianTrainer.initialize(decoder, generator: &generator)
+            guard let lossType = PixelLossType(rawValue: args.lossType ?? "l1") else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "trainer.args.loss_type: '\(args.lossType ?? "")' (expected l1 or l2)")
+            }
+            let objective = try SLatVaeRadianceFieldDecoderTrainer(
+                decoder: decoder,
+                encoder: try frozenEncoder(config, baseDirectory: baseDirectory), data: data,
+                lossType: lossType, lambdaSSIM: Float(args.lambdaSsim ?? 0.2),
+                viewsPerItem: args.viewsPerItem ?? 1)
+            return try Trainer(objective: objective, options: options)
         default:
             throw LatticeError(
                 .unsupported,
                 "trainer.name: '\(config.trainer.name)' (supported: SparseStructureVaeTrainer, "
                     + "FlowMatchingCFGTrainer, ImageConditionedFlowMatchingCFGTrainer, "
                     + "SparseFlowMatchingCFGTrainer, ImageConditionedSparseFlowMatchingCFGTrainer, "
-                    + "SLatVaeGaussianTrainer)")
+                    + "SLatVaeGaussianTrainer, SLatVaeMeshDecoderTrainer, "
+                    + "SLatVaeRadianceFieldDecoderTrainer)")
         }
     }
 
@@ -178,10 +214,7 @@ public enum TrainingSession {
         }
         let resolution = spec.args.resolution ?? 64
         if let roots = spec.args.roots {
-            let url =
-                roots.hasPrefix("/") || baseDirectory == nil
-                ? URL(fileURLWithPath: roots)
-                : URL(fileURLWithPath: roots, relativeTo: baseDirectory).standardizedFileURL
+            let url = resolve(roots, baseDirectory)
             let data = try FolderVoxelDataset(root: url)
             guard data.resolution == resolution else {
                 throw LatticeError(
@@ -194,6 +227,58 @@ public enum TrainingSession {
         return ProceduralVoxelDataset(
             shapes: ProceduralShapes(seed: spec.args.proceduralSeed ?? 0),
             count: spec.args.proceduralCount ?? 1000, resolution: resolution)
+    }
+
+    /// A config path: absolute, or relative to the config's folder.
+    static func resolve(_ path: String, _ baseDirectory: URL?) -> URL {
+        guard let baseDirectory, !path.hasPrefix("/") else { return URL(fileURLWithPath: path) }
+        return baseDirectory.appendingPathComponent(path).standardizedFileURL
+    }
+
+    /// The SLat samples: `given` (library callers), else the dataset folder in
+    /// `dataset.args.roots` (written by `lattice data build`).
+    static func slatSource(_ config: TrainingConfig, baseDirectory: URL?, given: SLatSampleSource?)
+        throws -> SLatSampleSource
+    {
+        if let given { return given }
+        guard let roots = config.dataset.args.roots else {
+            throw LatticeError(
+                .invalidConfig,
+                "dataset '\(config.dataset.name)': \(config.trainer.name) needs SLat samples "
+                    + "(voxels, features, views): set dataset.args.roots to a folder written by "
+                    + "'lattice data build'")
+        }
+        let data = try FolderSLatDataset(root: resolve(roots, baseDirectory))
+        guard data.count > 0 else {
+            throw LatticeError(
+                .invalidArgument, "\(data.root.path): no finished items to train on")
+        }
+        return data
+    }
+
+    /// The frozen SLat encoder of a decoder-only trainer: `models.encoder` with the weights in
+    /// `dataset.args.latent_model` (a .safetensors path; upstream names the encoder whose
+    /// pre-computed latents it reads). No `models.encoder`: the samples' features are latents.
+    static func frozenEncoder(_ config: TrainingConfig, baseDirectory: URL?) throws
+        -> SLatEncoder?
+    {
+        guard let spec = config.models["encoder"] else { return nil }
+        guard case .slatEncoder(let ec) = spec.args else {
+            throw LatticeError(
+                .invalidConfig,
+                "models.encoder: \(config.trainer.name) takes an SLatEncoder, got '\(spec.name)'")
+        }
+        guard let path = config.dataset.args.latentModel, path.hasSuffix(".safetensors") else {
+            throw LatticeError(
+                .invalidConfig,
+                "dataset.args.latent_model: '\(config.dataset.args.latentModel ?? "")'; with "
+                    + "models.encoder, \(config.trainer.name) needs the trained encoder's "
+                    + "weights (a .safetensors path) to encode the features")
+        }
+        let url = resolve(path, baseDirectory)
+        let encoder = try SLatEncoder(ec)
+        try encoder.load(try SafetensorsFile(url: url).tensors(), source: url.path)
+        return encoder
     }
 
     private static func checkOnly(_ config: TrainingConfig, _ names: [String]) throws {

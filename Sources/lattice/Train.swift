@@ -8,7 +8,9 @@ import LatticeTraining
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a TRELLIS model from an upstream-shaped config (SS VAE for now).")
+        abstract:
+            "Train a TRELLIS model from an upstream-shaped config: the SS VAE, or the SLat VAE "
+            + "(Gaussian), mesh or radiance-field decoder on a `lattice data build` folder.")
 
     @Argument(help: "Training config JSON ({\"models\", \"dataset\", \"trainer\"}).")
     var config: String
