@@ -14,8 +14,8 @@ $L train Recipes/embedded-default/ss_vae.json --out "$WORK/ss_vae"
 # 2. The conditioning photo bank: 4 front views (EmbeddedDefault.conditionCamera) of each
 #    training shape, preprocessed as the pipeline does (alpha crop, Lanczos to 112²).
 $L train-default photos --out "$WORK/photos.safetensors" --count 4000 --views 4
-# 3. The small image encoder, pre-trained to regress each shape's SS latent from one photo.
-$L train-default image-encoder --ss-vae "$WORK/ss_vae" --photos "$WORK/photos.safetensors" \
+# 3. The small image encoder, pre-trained to predict each shape's 16³ occupancy from one photo.
+$L train-default image-encoder --photos "$WORK/photos.safetensors" \
     --out "$WORK/image_encoder" --steps "${ENCODER_STEPS:-2000}" --batch 32
 # 4. Sparse-structure flow on the VAE's latents, conditioned on the frozen encoder's tokens.
 $L train-default ss-flow --ss-vae "$WORK/ss_vae" --photos "$WORK/photos.safetensors" \

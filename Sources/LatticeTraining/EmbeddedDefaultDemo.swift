@@ -49,9 +49,10 @@ extension EmbeddedDefault {
         return url
     }
 
-    /// The bundled examples (`examples/<name>.png` with `examples/<name>_gt.ply`), by name.
-    public static func examples() throws -> [DemoExample] {
-        let dir = try modelFolder().appendingPathComponent("examples")
+    /// The examples (`examples/<name>.png` with `examples/<name>_gt.ply`) of `folder` (default:
+    /// the bundled model folder), by name.
+    public static func examples(in folder: URL? = nil) throws -> [DemoExample] {
+        let dir = try (folder ?? modelFolder()).appendingPathComponent("examples")
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
             .filter { $0.hasSuffix(".png") }.sorted()
         return try names.map { file in
@@ -124,13 +125,21 @@ extension EmbeddedDefault {
     /// Runs the embedded default on every bundled example (or those named in `only`), writing
     /// `<out>/<name>/<name>.{glb,ply,gif}` and `<out>/<name>/comparison.png` (input | ground
     /// truth | generated mesh, same view), and scores each result.
+    ///
+    /// `model` replaces the bundled model folder (its `examples/` are used when it has them).
+    /// `oracleStructure` takes the sparse structure from the ground-truth mesh instead of the
+    /// structure flow, which scores the later stages (SLat flow, decoders) alone.
     public static func runDemo(
         outputDirectory: URL, only: [String] = [],
         formats: Set<ExportFormat> = [.glb, .ply, .video],
-        seed: UInt64 = 1, onEvent: @escaping (String, PipelineEvent) -> Void = { _, _ in }
+        seed: UInt64 = 1, model: URL? = nil, oracleStructure: Bool = false,
+        onEvent: @escaping (String, PipelineEvent) -> Void = { _, _ in }
     ) throws -> [DemoScore] {
-        let folder = try ModelFolder(root: try modelFolder())
-        var examples = try examples()
+        let root = try model ?? modelFolder()
+        let folder = try ModelFolder(root: root)
+        let hasExamples = FileManager.default.fileExists(
+            atPath: root.appendingPathComponent("examples").path)
+        var examples = try examples(in: hasExamples ? root : nil)
         if !only.isEmpty {
             let unknown = only.filter { name in !examples.contains { $0.name == name } }
             guard unknown.isEmpty else {
@@ -153,6 +162,7 @@ extension EmbeddedDefault {
             request.name = example.name
             request.videoFrames = 40
             request.videoResolution = 256
+            if oracleStructure { request.variantOf = example.groundTruth }
             let result = try pipeline.generate(request)
             guard let glb = result.files.first(where: { $0.pathExtension == "glb" }) else {
                 throw LatticeError(.io, "\(example.name): the pipeline wrote no GLB")

@@ -3,6 +3,7 @@
 // `loss_type` (L1 or L2) plus λ_ssim·(1 − SSIM), each averaged over the views rendered in a step,
 // a random black-or-white background per item, and the ground truth composited on it.
 import Foundation
+import LatticeModels
 import LatticeNN
 import LatticeRender
 import LatticeSparse
@@ -47,6 +48,19 @@ struct RenderedImageLoss {
         }
         terms["rec"] = rec
         return (rec, terms)
+    }
+
+    /// Throws unless `encoder` feeds a decoder with `latentChannels` at `resolution`.
+    static func checkPair(
+        _ encoder: SLatEncoder, latentChannels: Int, resolution: Int, owner: String
+    ) throws {
+        let t = encoder.config.trunk
+        guard t.latentChannels == latentChannels, t.resolution == resolution else {
+            throw LatticeError(
+                .invalidConfig,
+                "\(owner): encoder latent_channels/resolution \(t.latentChannels)/\(t.resolution) "
+                    + "differ from the decoder's \(latentChannels)/\(resolution)")
+        }
     }
 
     /// Upstream's 'random' background: white with probability 1/2, else black.

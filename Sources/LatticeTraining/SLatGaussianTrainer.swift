@@ -56,16 +56,9 @@ public final class SLatVaeGaussianTrainer: TrainingObjective {
             throw LatticeError(
                 .invalidArgument, "SLatVaeGaussianTrainer: viewsPerItem \(viewsPerItem) < 1")
         }
-        guard encoder.config.trunk.latentChannels == decoder.config.trunk.latentChannels,
-            encoder.config.trunk.resolution == decoder.config.trunk.resolution
-        else {
-            throw LatticeError(
-                .invalidConfig,
-                "SLatVaeGaussianTrainer: encoder latent_channels/resolution "
-                    + "\(encoder.config.trunk.latentChannels)/\(encoder.config.trunk.resolution) "
-                    + "differ from the decoder's \(decoder.config.trunk.latentChannels)/"
-                    + "\(decoder.config.trunk.resolution)")
-        }
+        try RenderedImageLoss.checkPair(
+            encoder, latentChannels: decoder.config.trunk.latentChannels,
+            resolution: decoder.config.trunk.resolution, owner: "SLatVaeGaussianTrainer")
         self.encoder = encoder
         self.decoder = decoder
         self.data = data

@@ -45,17 +45,10 @@ public final class SLatVaeRadianceFieldDecoderTrainer: TrainingObjective {
                 "SLatVaeRadianceFieldDecoderTrainer: viewsPerItem \(viewsPerItem) < 1")
         }
         if let encoder {
-            guard encoder.config.trunk.latentChannels == decoder.config.trunk.latentChannels,
-                encoder.config.trunk.resolution == decoder.config.trunk.resolution
-            else {
-                throw LatticeError(
-                    .invalidConfig,
-                    "SLatVaeRadianceFieldDecoderTrainer: encoder latent_channels/resolution "
-                        + "\(encoder.config.trunk.latentChannels)/"
-                        + "\(encoder.config.trunk.resolution) differ from the decoder's "
-                        + "\(decoder.config.trunk.latentChannels)/\(decoder.config.trunk.resolution)"
-                )
-            }
+            try RenderedImageLoss.checkPair(
+                encoder, latentChannels: decoder.config.trunk.latentChannels,
+                resolution: decoder.config.trunk.resolution,
+                owner: "SLatVaeRadianceFieldDecoderTrainer")
             encoder.train(false)
         }
         self.decoder = decoder

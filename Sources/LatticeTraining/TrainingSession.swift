@@ -115,12 +115,7 @@ public enum TrainingSession {
             let decoder = try SLatGaussianDecoder(dc)
             SLatVaeGaussianTrainer.initialize(encoder, generator: &generator)
             SLatVaeGaussianTrainer.initialize(decoder, generator: &generator)
-            guard let lossType = SLatVaeGaussianTrainer.LossType(rawValue: args.lossType ?? "l1")
-            else {
-                throw LatticeError(
-                    .invalidConfig,
-                    "trainer.args.loss_type: '\(args.lossType ?? "")' (expected l1 or l2)")
-            }
+            let lossType = try pixelLossType(args)
             let regs = args.regularizations ?? [:]
             for key in regs.keys.sorted() where key != "lambda_vol" && key != "lambda_opacity" {
                 throw LatticeError(
@@ -164,11 +159,7 @@ public enum TrainingSession {
             let data = try slatSource(config, baseDirectory: baseDirectory, given: slatData)
             let decoder = try SLatRadianceFieldDecoder(dc)
             SLatVaeGaussianTrainer.initialize(decoder, generator: &generator)
-            guard let lossType = PixelLossType(rawValue: args.lossType ?? "l1") else {
-                throw LatticeError(
-                    .invalidConfig,
-                    "trainer.args.loss_type: '\(args.lossType ?? "")' (expected l1 or l2)")
-            }
+            let lossType = try pixelLossType(args)
             let objective = try SLatVaeRadianceFieldDecoderTrainer(
                 decoder: decoder,
                 encoder: try frozenEncoder(config, baseDirectory: baseDirectory), data: data,
@@ -227,6 +218,16 @@ public enum TrainingSession {
         return ProceduralVoxelDataset(
             shapes: ProceduralShapes(seed: spec.args.proceduralSeed ?? 0),
             count: spec.args.proceduralCount ?? 1000, resolution: resolution)
+    }
+
+    /// `trainer.args.loss_type` of a rendered-image trainer (default l1).
+    static func pixelLossType(_ args: TrainerArgs) throws -> PixelLossType {
+        guard let t = PixelLossType(rawValue: args.lossType ?? "l1") else {
+            throw LatticeError(
+                .invalidConfig,
+                "trainer.args.loss_type: '\(args.lossType ?? "")' (expected l1 or l2)")
+        }
+        return t
     }
 
     /// A config path: absolute, or relative to the config's folder.

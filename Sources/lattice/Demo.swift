@@ -22,16 +22,28 @@ struct Demo: ParsableCommand {
     @Option(help: "Sampling seed.")
     var seed: UInt64 = 1
 
+    @Option(help: "Use this model folder instead of the embedded default (for trained candidates).")
+    var model: String?
+
+    @Flag(
+        help: ArgumentHelp(
+            "Take the sparse structure from each example's ground-truth mesh instead of the "
+                + "structure flow: scores the SLat flow and decoders alone."))
+    var oracleStructure = false
+
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
         do {
+            let modelURL = model.map { URL(fileURLWithPath: $0) }
             let names = try EmbeddedDefault.examples().map(\.name)
             print(
-                "embedded default: \(names.count) bundled example(s) (\(names.joined(separator: ", ")))"
-            )
+                "\(model ?? "embedded default"): \(names.count) bundled example(s) "
+                    + "(\(names.joined(separator: ", ")))"
+                    + (oracleStructure ? "; structure from the ground truth" : ""))
             var bars: [String: ProgressBar] = [:]
             let scores = try EmbeddedDefault.runDemo(
-                outputDirectory: outURL, only: example, seed: seed
+                outputDirectory: outURL, only: example, seed: seed, model: modelURL,
+                oracleStructure: oracleStructure
             ) { name, event in
                 switch event {
                 case .started(let stage, _) where stage != "load":

@@ -41,13 +41,20 @@ final class ProgressBar {
         let filled = min(width, done * width / total)
         let bar =
             String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        // A rate measured over a fraction of a second (a bar created at its first step) says
+        // nothing yet.
+        let known = measuredRate != nil || elapsed >= 0.5 || finished
         let rateText =
-            rate >= 1
+            !known
+            ? "-- \(unit)/s"
+            : rate >= 1
             ? String(format: "%.2f ", rate) + "\(unit)/s"
             : String(format: "%.1f s/", rate > 0 ? 1 / rate : 0) + singular
         let line =
             "\(label) [\(bar)] \(done)/\(total)  \(note.isEmpty ? "" : note + "  ")\(rateText)  "
-            + (finished ? "done in \(Self.duration(elapsed))" : "ETA \(Self.duration(eta))")
+            + (finished
+                ? "done in \(Self.duration(elapsed))"
+                : known ? "ETA \(Self.duration(eta))" : "ETA --")
         let text = isTerminal ? "\r\u{1B}[K" + line + (finished ? "\n" : "") : line + "\n"
         FileHandle.standardError.write(Data(text.utf8))
     }

@@ -137,6 +137,10 @@ struct TrainDefault: ParsableCommand {
         @Option(help: "Held-out shapes to score (16³ occupancy IoU).")
         var heldOut = 48
 
+        @Option(
+            help: "Start from the newest image_encoder and head weights of this earlier run.")
+        var initFrom: String?
+
         @Flag(help: "Continue from the newest checkpoint in --out.")
         var resume = false
 
@@ -157,6 +161,13 @@ struct TrainDefault: ParsableCommand {
                 EmbeddedDefault.initializeImageEncoder(encoder, generator: &generator)
                 let objective = try ImageEncoderOccupancyPretraining(
                     encoder: encoder, bank: bank, occupancy: occupancy, generator: &generator)
+                if let initFrom {
+                    let run = URL(fileURLWithPath: initFrom)
+                    for (name, module) in objective.models {
+                        let url = try TrainDefault.latestWeights(run, model: name)
+                        try module.load(try SafetensorsFile(url: url).tensors(), source: url.path)
+                    }
+                }
                 var options = TrainerOptions(maxSteps: steps)
                 options.batchSize = batch
                 options.learningRate = lr

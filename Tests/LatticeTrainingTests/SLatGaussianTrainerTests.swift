@@ -11,6 +11,28 @@ import Testing
 
 @testable import LatticeTraining
 
+/// Runs `make()` to the end, and again interrupted after `stopAt` steps and resumed from its
+/// checkpoint in a fresh trainer; expects the same loss and gradient-norm bits in both.
+func expectBitExactResume(stopAt: Int, _ make: () throws -> Trainer) throws -> (
+    full: Trainer, resumed: Trainer
+) {
+    let full = try make()
+    try full.run()
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "lattice-resume-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let first = try make()
+    try first.run(outputDirectory: dir, stopAt: stopAt)
+    let resumed = try make()
+    try resumed.resume(from: dir)
+    #expect(resumed.step == stopAt)
+    try resumed.run(outputDirectory: dir)
+    #expect(full.history.map(\.loss.bitPattern) == resumed.history.map(\.loss.bitPattern))
+    #expect(full.history.map(\.gradNorm.bitPattern) == resumed.history.map(\.gradNorm.bitPattern))
+    return (full, resumed)
+}
+
 /// SLat samples held in memory.
 final class InMemorySLatSource: SLatSampleSource {
     let samples: [SLatTrainingSample]
@@ -140,22 +162,9 @@ enum TinySLatGS {
             """
         let json = TinySLatGS.config(steps: 5, lr: 1e-3, extraTrainer: extra)
         let data = try TinySLatGS.source()
-        let full = try TinySLatGS.trainer(json, data: data)
-        try full.run()
-
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "lattice-slat-gs-resume-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let first = try TinySLatGS.trainer(json, data: data)
-        try first.run(outputDirectory: dir, stopAt: 3)
-        let resumed = try TinySLatGS.trainer(json, data: data)
-        try resumed.resume(from: dir)
-        #expect(resumed.step == 3)
-        try resumed.run(outputDirectory: dir)
-        #expect(full.history.map(\.loss.bitPattern) == resumed.history.map(\.loss.bitPattern))
-        #expect(
-            full.history.map(\.gradNorm.bitPattern) == resumed.history.map(\.gradNorm.bitPattern))
+        let (full, resumed) = try expectBitExactResume(stopAt: 3) {
+            try TinySLatGS.trainer(json, data: data)
+        }
         let ta = full.checkpointTensors()
         let tb = resumed.checkpointTensors()
         for (k, v) in ta where k.hasPrefix("model.") && v.dtype == .float32 {
