@@ -2,8 +2,8 @@
 // pre-training on them. Rendering a fresh photo per item and step made the structure flow's steps
 // mostly rasterization; and an encoder trained only through the flow's CFM loss learnt to ignore
 // the image (the flow produced one average blob). So the recipe renders a fixed bank of views,
-// pre-trains the encoder to regress each shape's SS latent from one photo (a strong, direct
-// signal), then trains the flows on the frozen encoder's cached tokens.
+// pre-trains the encoder to predict each shape's coarse occupancy from one photo (a strong,
+// direct signal), then trains the flows on the frozen encoder's cached tokens.
 import Foundation
 import LatticeGeometry
 import LatticeModels

@@ -48,8 +48,8 @@ final class ProgressBar {
             !known
             ? "-- \(unit)/s"
             : rate >= 1
-            ? String(format: "%.2f ", rate) + "\(unit)/s"
-            : String(format: "%.1f s/", rate > 0 ? 1 / rate : 0) + singular
+                ? String(format: "%.2f ", rate) + "\(unit)/s"
+                : String(format: "%.1f s/", rate > 0 ? 1 / rate : 0) + singular
         let line =
             "\(label) [\(bar)] \(done)/\(total)  \(note.isEmpty ? "" : note + "  ")\(rateText)  "
             + (finished
