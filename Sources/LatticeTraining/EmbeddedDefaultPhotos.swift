@@ -59,20 +59,27 @@ public struct ConditionPhotoBank: Sendable {
                     mesh, camera: camera(item: item, view: view), size: photoResolution)
                 let image = try EmbeddedDefault.conditionImage(photo, source: "shape \(item)")
                 let base = (item * views + view) * per
-                // RasterImage is [H, W, 3] row by row; the bank is channel-major [3, H, W].
-                for y in 0..<size {
-                    for x in 0..<size {
-                        for c in 0..<3 {
-                            let v = image.pixels[(y * size + x) * 3 + c]
-                            pixels[base + (c * size + y) * size + x] = UInt8(
-                                (min(max(v, 0), 1) * 255).rounded())
-                        }
-                    }
-                }
+                pixels.replaceSubrange(base..<base + per, with: quantized(image))
                 progress(item * views + view + 1)
             }
         }
         return try ConditionPhotoBank(count: count, views: views, size: size, pixels: pixels)
+    }
+
+    /// A preprocessed photo ([H, W, 3] floats) as the bank stores it: channel-major [3, H, W],
+    /// 8-bit.
+    static func quantized(_ image: RasterImage) -> [UInt8] {
+        let (w, h) = (image.width, image.height)
+        var out = [UInt8](repeating: 0, count: 3 * w * h)
+        for y in 0..<h {
+            for x in 0..<w {
+                for c in 0..<3 {
+                    let v = image.pixels[(y * w + x) * 3 + c]
+                    out[(c * h + y) * w + x] = UInt8((min(max(v, 0), 1) * 255).rounded())
+                }
+            }
+        }
+        return out
     }
 
     /// Photos [B, 3, S, S] (floats in [0, 1]) of `items`, view `views[i]` of each.
@@ -125,6 +132,64 @@ public struct ConditionPhotoBank: Sendable {
                 count: t.count))
         return try ConditionPhotoBank(
             count: info.shape[0], views: info.shape[1], size: info.shape[3], pixels: bytes)
+    }
+}
+
+/// Conditioning photos and coarse occupancy rendered on demand, for pre-training on as many
+/// shapes as the procedural family has: item `i` is shape `i`, and each step sees a fresh view
+/// (`ConditionPhotoBank.camera` of a view index hashed from the step), 8-bit like the bank's. A
+/// fixed bank of 4000 shapes let the encoder memorise it (training loss 0.71 -> 0.45 while the
+/// held-out IoU stayed at 0.40); rendering (≈ 90 photos/s here) keeps up with training.
+public struct OnlineConditionPhotos: Sendable {
+    /// Training shapes `0..<count` (must stay below `EmbeddedDefault.heldOutStart`).
+    public let count: Int
+    /// Render size before the pipeline's preprocessing.
+    public let photoResolution: Int
+
+    public init(count: Int, photoResolution: Int = 192) throws {
+        guard count > 0, count <= EmbeddedDefault.heldOutStart else {
+            throw LatticeError(
+                .invalidArgument,
+                "online photos: count \(count) must be in 1...\(EmbeddedDefault.heldOutStart) "
+                    + "(shapes from \(EmbeddedDefault.heldOutStart) on are held out)")
+        }
+        (self.count, self.photoResolution) = (count, photoResolution)
+    }
+
+    /// The view index step `step` uses for `item`.
+    public func view(item: Int, step: Int, salt: UInt64) -> Int {
+        Int(splitMix(UInt64(item) &* 0x9E37_79B9 ^ UInt64(step) &* 0xC2B2_AE35 ^ salt) >> 40)
+    }
+
+    /// The 8-bit preprocessed photo [3, S, S] of view `view` of `item`.
+    public func photo(item: Int, view: Int) throws -> [UInt8] {
+        let mesh = EmbeddedDefault.shapes.shape(item).mesh
+        let photo = try EmbeddedDefault.photo(
+            mesh, camera: ConditionPhotoBank.camera(item: item, view: view),
+            size: photoResolution)
+        return ConditionPhotoBank.quantized(
+            try EmbeddedDefault.conditionImage(photo, source: "shape \(item)"))
+    }
+
+    /// Photos [B, 3, S, S] in [0, 1] of `items` for training step `step`.
+    public func batch(_ items: [Int], step: Int, salt: UInt64) throws -> Tensor {
+        let size = EmbeddedDefault.imageSize
+        var out: [Float] = []
+        out.reserveCapacity(items.count * 3 * size * size)
+        for item in items {
+            out += try photo(item: item, view: view(item: item, step: step, salt: salt)).map {
+                Float($0) / 255
+            }
+        }
+        return Tensor(out, shape: [items.count, 3, size, size])
+    }
+
+    /// The 16³ pre-training target of `item` (its 32³ surface voxels max-pooled).
+    public func occupancy(item: Int) -> [Float] {
+        let r = EmbeddedDefault.resolution
+        return ImageEncoderOccupancyPretraining.coarseOccupancy(
+            Voxelizer.voxelizeSurface(EmbeddedDefault.shapes.shape(item).mesh, resolution: r),
+            resolution: r)
     }
 }
 
@@ -187,8 +252,10 @@ public final class CachedConditionTokens: @unchecked Sendable {
 public final class ImageEncoderOccupancyPretraining: TrainingObjective {
     public let encoder: DinoVisionTransformer
     public let head: Linear
-    public let bank: ConditionPhotoBank
-    /// Coarse occupancy (0/1) per item, `targetResolution`³ each (x, y, z; z fastest).
+    /// The fixed photo bank, or nil when photos are rendered on demand (`online`).
+    public let bank: ConditionPhotoBank?
+    public let online: OnlineConditionPhotos?
+    /// Coarse occupancy (0/1) per bank item, `targetResolution`³ each (x, y, z; z fastest).
     let targets: [[Float]]
     public static let targetResolution = 16
     public weak var trainer: Trainer?
@@ -196,7 +263,10 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
     public var models: [(name: String, module: Module)] {
         [("image_encoder", encoder), ("head", head)]
     }
-    public var datasetCount: Int { min(bank.count, targets.count) }
+    public var datasetCount: Int {
+        if let online { return online.count }
+        return min(bank?.count ?? 0, targets.count)
+    }
 
     public init(
         encoder: DinoVisionTransformer, bank: ConditionPhotoBank, occupancy: [[Float]],
@@ -207,13 +277,32 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
             throw LatticeError(
                 .invalidArgument, "occupancy pre-training: targets must be \(cells) cells each")
         }
-        let config = EmbeddedDefault.imageEncoderConfig
-        let patches = (config.imgSize / config.patchSize) * (config.imgSize / config.patchSize)
         self.encoder = encoder
         self.bank = bank
-        head = Linear(patches * config.embedDim, cells)
-        head.resetParameters(generator: &generator)
+        online = nil
+        head = Self.makeHead(generator: &generator)
         targets = occupancy
+    }
+
+    /// Pre-training on photos and targets rendered on demand.
+    public init(
+        encoder: DinoVisionTransformer, online: OnlineConditionPhotos,
+        generator: inout RandomGenerator
+    ) {
+        self.encoder = encoder
+        bank = nil
+        self.online = online
+        head = Self.makeHead(generator: &generator)
+        targets = []
+    }
+
+    static func makeHead(generator: inout RandomGenerator) -> Linear {
+        let config = EmbeddedDefault.imageEncoderConfig
+        let patches = (config.imgSize / config.patchSize) * (config.imgSize / config.patchSize)
+        let r = targetResolution
+        let head = Linear(patches * config.embedDim, r * r * r)
+        head.resetParameters(generator: &generator)
+        return head
     }
 
     /// The coarse target of surface voxels `coords` on an R³ grid: max-pooled to 16³.
@@ -238,9 +327,20 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
 
     public func losses(items: [Int], generator: inout RandomGenerator) throws -> [String: Tensor] {
         let step = trainer?.step ?? 0
-        let photos = bank.batch(
-            items, views: items.map { bank.view(item: $0, step: step, salt: 1) })
-        let target = Tensor(items.flatMap { targets[$0] }, shape: [items.count, targets[0].count])
+        let cells = Self.targetResolution * Self.targetResolution * Self.targetResolution
+        let photos: Tensor
+        let target: Tensor
+        if let online {
+            photos = try online.batch(items, step: step, salt: 1)
+            target = Tensor(
+                items.flatMap { online.occupancy(item: $0) }, shape: [items.count, cells])
+        } else if let bank {
+            photos = bank.batch(
+                items, views: items.map { bank.view(item: $0, step: step, salt: 1) })
+            target = Tensor(items.flatMap { targets[$0] }, shape: [items.count, cells])
+        } else {
+            throw LatticeError(.invalidArgument, "occupancy pre-training: no photo source")
+        }
         let logits = try predict(photos)
         let bce = Loss.bceWithLogits(logits, target)
         let dice = Loss.dice(logits, target)

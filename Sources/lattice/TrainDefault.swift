@@ -117,10 +117,17 @@ struct TrainDefault: ParsableCommand {
             commandName: "image-encoder",
             abstract:
                 "Pre-train the small image encoder to predict each shape's coarse (16³) "
-                + "occupancy from one photo of the photo bank.")
+                + "occupancy from one photo: of the photo bank (--photos), or rendered on "
+                + "demand from the first --online-count shapes.")
 
         @Option(help: "The photo bank (train-default photos).")
-        var photos: String
+        var photos: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Render photos on demand from this many training shapes (a fresh view per "
+                    + "step) instead of reading a bank."))
+        var onlineCount: Int?
 
         @Option(help: "Output folder.")
         var out: String
@@ -146,21 +153,32 @@ struct TrainDefault: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos))
-                let data = ProceduralVoxelDataset(
-                    shapes: EmbeddedDefault.shapes, count: bank.count,
-                    resolution: EmbeddedDefault.resolution)
-                let bar = ProgressBar("voxelize", total: bank.count)
-                let occupancy = try (0..<bank.count).map { i -> [Float] in
-                    bar.update(i + 1)
-                    return ImageEncoderOccupancyPretraining.coarseOccupancy(
-                        try data.coords(i), resolution: EmbeddedDefault.resolution)
+                guard (photos == nil) != (onlineCount == nil) else {
+                    throw LatticeError(
+                        .invalidArgument, "give one of --photos and --online-count")
                 }
                 var generator = RandomGenerator(seed: 71)
                 let encoder = try DinoVisionTransformer(EmbeddedDefault.imageEncoderConfig)
                 EmbeddedDefault.initializeImageEncoder(encoder, generator: &generator)
-                let objective = try ImageEncoderOccupancyPretraining(
-                    encoder: encoder, bank: bank, occupancy: occupancy, generator: &generator)
+                let objective: ImageEncoderOccupancyPretraining
+                if let onlineCount {
+                    objective = ImageEncoderOccupancyPretraining(
+                        encoder: encoder, online: try OnlineConditionPhotos(count: onlineCount),
+                        generator: &generator)
+                } else {
+                    let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos ?? ""))
+                    let data = ProceduralVoxelDataset(
+                        shapes: EmbeddedDefault.shapes, count: bank.count,
+                        resolution: EmbeddedDefault.resolution)
+                    let bar = ProgressBar("voxelize", total: bank.count)
+                    let occupancy = try (0..<bank.count).map { i -> [Float] in
+                        bar.update(i + 1)
+                        return ImageEncoderOccupancyPretraining.coarseOccupancy(
+                            try data.coords(i), resolution: EmbeddedDefault.resolution)
+                    }
+                    objective = try ImageEncoderOccupancyPretraining(
+                        encoder: encoder, bank: bank, occupancy: occupancy, generator: &generator)
+                }
                 if let initFrom {
                     let run = URL(fileURLWithPath: initFrom)
                     for (name, module) in objective.models {

@@ -1,6 +1,7 @@
-// The embedded default's conditioning photo bank and the image encoder's latent-regression
-// pre-training: the bank holds exactly what the pipeline's preprocessing produces, round-trips
-// through its file, picks views deterministically, and the regression objective learns.
+// The embedded default's conditioning photo bank and the image encoder's occupancy pre-training:
+// the bank holds exactly what the pipeline's preprocessing produces, round-trips through its
+// file, picks views deterministically; photos rendered on demand equal the bank's; and the
+// occupancy objective learns.
 import Foundation
 import LatticeGeometry
 import LatticeModels
@@ -43,6 +44,38 @@ import Testing
         let seen = Set((0..<64).map { bank.view(item: 1, step: $0, salt: 5) })
         #expect(seen == [0, 1])
         #expect(bank.view(item: 1, step: 9, salt: 5) == back.view(item: 1, step: 9, salt: 5))
+    }
+
+    @Test func onlinePhotosEqualTheBanksAndVaryByStep() throws {
+        // The on-demand source renders the same camera and quantisation as the bank, so view v
+        // of item i is the bank's byte for byte; its target is the voxelized shape's 16³ grid.
+        let bank = try ConditionPhotoBank.render(count: 3, views: 2, photoResolution: 128)
+        let online = try OnlineConditionPhotos(count: 3, photoResolution: 128)
+        let per = bank.photoSize
+        for item in 0..<3 {
+            for view in 0..<2 {
+                let base = (item * 2 + view) * per
+                #expect(
+                    try online.photo(item: item, view: view)
+                        == Array(bank.pixels[base..<base + per]),
+                    "item \(item) view \(view)")
+            }
+        }
+        let voxels = ProceduralVoxelDataset(
+            shapes: EmbeddedDefault.shapes, count: 3, resolution: EmbeddedDefault.resolution)
+        #expect(
+            online.occupancy(item: 2)
+                == ImageEncoderOccupancyPretraining.coarseOccupancy(
+                    try voxels.coords(2), resolution: EmbeddedDefault.resolution))
+        // A fresh view per step (not a handful), fixed by (item, step, salt) for exact resume.
+        let views = Set((0..<32).map { online.view(item: 1, step: $0, salt: 1) })
+        #expect(views.count > 24)
+        #expect(online.view(item: 1, step: 7, salt: 1) == online.view(item: 1, step: 7, salt: 1))
+        // Held-out shapes can never be drawn.
+        #expect(throws: LatticeError.self) {
+            try OnlineConditionPhotos(count: EmbeddedDefault.heldOutStart + 1)
+        }
+        #expect(throws: LatticeError.self) { try OnlineConditionPhotos(count: 0) }
     }
 
     @Test func malformedBankFileIsRejected() throws {
