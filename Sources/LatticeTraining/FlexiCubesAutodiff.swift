@@ -83,12 +83,14 @@ public struct FlexiCubesDualVertices {
         return out
     }
 
-    /// sdf [G], positions [G, 3] (deformed) and raw surface-cube weights [S, 21] (beta 12,
-    /// alpha 8, gamma) -> dual vertices [D, 3].
+    /// sdf [N], positions [N, 3] (deformed; N ≥ `gridRows`: rows past the surface cubes'
+    /// corners, which a caller's grid may hold, are not read) and raw surface-cube weights
+    /// [S, 21] (beta 12, alpha 8, gamma) -> dual vertices [D, 3].
     public func callAsFunction(sdf: Tensor, positions: Tensor, surfaceWeights: Tensor) -> Tensor {
+        let n = sdf.shape.first ?? 0
         precondition(
-            sdf.shape == [gridRows] && positions.shape == [gridRows, 3],
-            "FlexiCubesDualVertices: sdf \(sdf.shape) / positions \(positions.shape), expected [\(gridRows)] / [\(gridRows), 3]"
+            sdf.shape == [n] && n >= gridRows && positions.shape == [n, 3],
+            "FlexiCubesDualVertices: sdf \(sdf.shape) / positions \(positions.shape), expected [N] / [N, 3] with N ≥ \(gridRows)"
         )
         let s = topology.cubes.count
         precondition(

@@ -347,13 +347,10 @@ enum TinyMesh {
         }
     }
 
-    @Test(
-        .disabled(
-            "FlexiCubesDualVertices traps on a grid-row precondition inside the rendered terms; they are experimental and off by default"
-        ))
-    func renderedTermsTrainAndResume() throws {
-        // The depth / normal terms appear once the prediction has a surface, and keep the run
-        // deterministic (one random camera per step from the step generator).
+    @Test func renderedTermsTrainDeterministically() throws {
+        // The depth / normal terms appear once the prediction has a surface (this used to trap
+        // when the sparse grid held more rows than the surface cubes' corners), and should keep
+        // the run deterministic (one random camera per step from the step generator).
         func make() throws -> Trainer {
             let t = try TinyMesh.trainer(
                 shapes: [1], steps: 12, learningRate: 5e-3, withEncoder: false)
@@ -365,7 +362,17 @@ enum TinyMesh {
         try a.run()
         let b = try make()
         try b.run()
-        #expect(a.history.map(\.loss.bitPattern) == b.history.map(\.loss.bitPattern))
+        // Known gap: two identical runs agree on the first steps and then differ by ~1e-7
+        // relative (seen from step 3), so something in the experimental rendered path
+        // accumulates in a run-dependent order; the default (geometry-only) trainer is
+        // bit-exact (`resumeIsBitExact`).
+        withKnownIssue("rendered mesh terms not yet bit-deterministic", isIntermittent: true) {
+            #expect(a.history.map(\.loss.bitPattern) == b.history.map(\.loss.bitPattern))
+        }
+        // Same to float rounding all the same.
+        for (x, y) in zip(a.history, b.history) {
+            #expect(abs(x.loss - y.loss) <= 1e-5 * max(abs(x.loss), 1))
+        }
         #expect(a.history.contains { $0.terms["depth"] != nil && $0.terms["normal"] != nil })
         #expect(a.history.allSatisfy { $0.loss.isFinite })
     }
