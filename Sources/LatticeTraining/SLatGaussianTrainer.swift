@@ -107,7 +107,8 @@ public final class SLatVaeGaussianTrainer: TrainingObjective {
                     viewmat: view.extrinsics,
                     k: intrinsicsInPixels(view.intrinsics, width: view.width, height: view.height),
                     width: view.width, height: view.height)
-                let rgba = try reps[b].render(cameras: [camera], settings: settings)  // [1, H, W, 4]
+                // [1, H, W, 4]
+                let rgba = try reps[b].render(cameras: [camera], settings: settings)
                 let rec = rgba.slice(3, 0, 3).permute([0, 3, 1, 2]).contiguous()  // [1, 3, H, W]
                 image.add(
                     rendered: rec,
