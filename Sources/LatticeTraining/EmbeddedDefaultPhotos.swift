@@ -55,15 +55,30 @@ public struct ConditionPhotoBank: Sendable {
         for item in 0..<count {
             let mesh = family.shape(item).mesh
             for view in 0..<views {
-                let photo = try EmbeddedDefault.photo(
-                    mesh, camera: camera(item: item, view: view), size: photoResolution)
-                let image = try EmbeddedDefault.conditionImage(photo, source: "shape \(item)")
                 let base = (item * views + view) * per
-                pixels.replaceSubrange(base..<base + per, with: quantized(image))
+                pixels.replaceSubrange(
+                    base..<base + per,
+                    with: try photoBytes(
+                        mesh, item: item, view: view, photoResolution: photoResolution))
                 progress(item * views + view + 1)
             }
         }
         return try ConditionPhotoBank(count: count, views: views, size: size, pixels: pixels)
+    }
+
+    /// View `view` of shape `item` (its `mesh`) rendered at `photoResolution`, preprocessed as
+    /// the pipeline does and stored as the bank stores it.
+    static func photoBytes(_ mesh: TriangleMesh, item: Int, view: Int, photoResolution: Int)
+        throws -> [UInt8]
+    {
+        let photo = try EmbeddedDefault.photo(
+            mesh, camera: camera(item: item, view: view), size: photoResolution)
+        return quantized(try EmbeddedDefault.conditionImage(photo, source: "shape \(item)"))
+    }
+
+    /// The hash that picks a training step's view of `item`.
+    static func viewHash(item: Int, step: Int, salt: UInt64) -> UInt64 {
+        splitMix(UInt64(item) &* 0x9E37_79B9 ^ UInt64(step) &* 0xC2B2_AE35 ^ salt)
     }
 
     /// A preprocessed photo ([H, W, 3] floats) as the bank stores it: channel-major [3, H, W],
@@ -99,9 +114,7 @@ public struct ConditionPhotoBank: Sendable {
     /// The view of `item` a training step uses: a hash of (item, step, salt), so a resumed run
     /// sees the same views.
     public func view(item: Int, step: Int, salt: UInt64) -> Int {
-        Int(
-            splitMix(UInt64(item) &* 0x9E37_79B9 ^ UInt64(step) &* 0xC2B2_AE35 ^ salt)
-                % UInt64(views))
+        Int(Self.viewHash(item: item, step: step, salt: salt) % UInt64(views))
     }
 
     /// Writes the bank as a safetensors file (`photos`, U8 [count, views, 3, S, S]), atomically.
@@ -158,17 +171,14 @@ public struct OnlineConditionPhotos: Sendable {
 
     /// The view index step `step` uses for `item`.
     public func view(item: Int, step: Int, salt: UInt64) -> Int {
-        Int(splitMix(UInt64(item) &* 0x9E37_79B9 ^ UInt64(step) &* 0xC2B2_AE35 ^ salt) >> 40)
+        Int(ConditionPhotoBank.viewHash(item: item, step: step, salt: salt) >> 40)
     }
 
     /// The 8-bit preprocessed photo [3, S, S] of view `view` of `item`.
     public func photo(item: Int, view: Int) throws -> [UInt8] {
-        let mesh = EmbeddedDefault.shapes.shape(item).mesh
-        let photo = try EmbeddedDefault.photo(
-            mesh, camera: ConditionPhotoBank.camera(item: item, view: view),
-            size: photoResolution)
-        return ConditionPhotoBank.quantized(
-            try EmbeddedDefault.conditionImage(photo, source: "shape \(item)"))
+        try ConditionPhotoBank.photoBytes(
+            EmbeddedDefault.shapes.shape(item).mesh, item: item, view: view,
+            photoResolution: photoResolution)
     }
 
     /// Photos [B, 3, S, S] in [0, 1] of `items` for training step `step`.
@@ -184,12 +194,9 @@ public struct OnlineConditionPhotos: Sendable {
         return Tensor(out, shape: [items.count, 3, size, size])
     }
 
-    /// The 16³ pre-training target of `item` (its 32³ surface voxels max-pooled).
+    /// The 16³ pre-training target of `item`.
     public func occupancy(item: Int) -> [Float] {
-        let r = EmbeddedDefault.resolution
-        return ImageEncoderOccupancyPretraining.coarseOccupancy(
-            Voxelizer.voxelizeSurface(EmbeddedDefault.shapes.shape(item).mesh, resolution: r),
-            resolution: r)
+        ImageEncoderOccupancyPretraining.target(item: item)
     }
 }
 
@@ -252,11 +259,15 @@ public final class CachedConditionTokens: @unchecked Sendable {
 public final class ImageEncoderOccupancyPretraining: TrainingObjective {
     public let encoder: DinoVisionTransformer
     public let head: Linear
-    /// The fixed photo bank, or nil when photos are rendered on demand (`online`).
-    public let bank: ConditionPhotoBank?
-    public let online: OnlineConditionPhotos?
-    /// Coarse occupancy (0/1) per bank item, `targetResolution`³ each (x, y, z; z fastest).
-    let targets: [[Float]]
+    /// Where photos and targets come from.
+    public enum Source {
+        /// A fixed bank with the coarse occupancy (0/1) of each of its items,
+        /// `targetResolution`³ each (x, y, z; z fastest).
+        case bank(ConditionPhotoBank, occupancy: [[Float]])
+        /// Rendered on demand.
+        case online(OnlineConditionPhotos)
+    }
+    public let source: Source
     public static let targetResolution = 16
     public weak var trainer: Trainer?
 
@@ -264,8 +275,10 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
         [("image_encoder", encoder), ("head", head)]
     }
     public var datasetCount: Int {
-        if let online { return online.count }
-        return min(bank?.count ?? 0, targets.count)
+        switch source {
+        case .bank(let bank, let occupancy): return min(bank.count, occupancy.count)
+        case .online(let online): return online.count
+        }
     }
 
     public init(
@@ -278,10 +291,8 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
                 .invalidArgument, "occupancy pre-training: targets must be \(cells) cells each")
         }
         self.encoder = encoder
-        self.bank = bank
-        online = nil
+        source = .bank(bank, occupancy: occupancy)
         head = Self.makeHead(generator: &generator)
-        targets = occupancy
     }
 
     /// Pre-training on photos and targets rendered on demand.
@@ -290,10 +301,8 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
         generator: inout RandomGenerator
     ) {
         self.encoder = encoder
-        bank = nil
-        self.online = online
+        source = .online(online)
         head = Self.makeHead(generator: &generator)
-        targets = []
     }
 
     static func makeHead(generator: inout RandomGenerator) -> Linear {
@@ -303,6 +312,15 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
         let head = Linear(patches * config.embedDim, r * r * r)
         head.resetParameters(generator: &generator)
         return head
+    }
+
+    /// The target of shape `item` of the family: its `EmbeddedDefault.resolution`³ surface
+    /// voxels max-pooled to 16³.
+    public static func target(item: Int) -> [Float] {
+        let r = EmbeddedDefault.resolution
+        return coarseOccupancy(
+            Voxelizer.voxelizeSurface(EmbeddedDefault.shapes.shape(item).mesh, resolution: r),
+            resolution: r)
     }
 
     /// The coarse target of surface voxels `coords` on an R³ grid: max-pooled to 16³.
@@ -330,16 +348,15 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
         let cells = Self.targetResolution * Self.targetResolution * Self.targetResolution
         let photos: Tensor
         let target: Tensor
-        if let online {
+        switch source {
+        case .online(let online):
             photos = try online.batch(items, step: step, salt: 1)
             target = Tensor(
                 items.flatMap { online.occupancy(item: $0) }, shape: [items.count, cells])
-        } else if let bank {
+        case .bank(let bank, let occupancy):
             photos = bank.batch(
                 items, views: items.map { bank.view(item: $0, step: step, salt: 1) })
-            target = Tensor(items.flatMap { targets[$0] }, shape: [items.count, cells])
-        } else {
-            throw LatticeError(.invalidArgument, "occupancy pre-training: no photo source")
+            target = Tensor(items.flatMap { occupancy[$0] }, shape: [items.count, cells])
         }
         let logits = try predict(photos)
         let bce = Loss.bceWithLogits(logits, target)

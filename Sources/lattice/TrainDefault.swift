@@ -45,9 +45,14 @@ struct TrainDefault: ParsableCommand {
                 .invalidConfig, "\(run)/config.json: no SparseStructureEncoder 'encoder'")
         }
         let encoder = try SparseStructureEncoder(ec)
-        let weights = try latestWeights(url, model: "encoder")
-        try encoder.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
+        try loadLatest(encoder, run: run, model: "encoder")
         return encoder
+    }
+
+    /// Loads the newest `<model>_step*.safetensors` of training run `run` into `module`.
+    static func loadLatest(_ module: Module, run: String, model: String) throws {
+        let weights = try latestWeights(URL(fileURLWithPath: run), model: model)
+        try module.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
     }
 
     /// SS latents of shapes `0..<count` under the newest encoder of SS VAE run `run`, with a
@@ -80,8 +85,7 @@ struct TrainDefault: ParsableCommand {
         -> CachedConditionTokens
     {
         let encoder = try DinoVisionTransformer(EmbeddedDefault.imageEncoderConfig)
-        let weights = try latestWeights(URL(fileURLWithPath: run), model: "image_encoder")
-        try encoder.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
+        try loadLatest(encoder, run: run, model: "image_encoder")
         let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos))
         let bar = ProgressBar("tokens", total: bank.count * bank.views)
         return try CachedConditionTokens(bank: bank, encoder: encoder) { bar.update($0) }
@@ -167,23 +171,17 @@ struct TrainDefault: ParsableCommand {
                         generator: &generator)
                 } else {
                     let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos ?? ""))
-                    let data = ProceduralVoxelDataset(
-                        shapes: EmbeddedDefault.shapes, count: bank.count,
-                        resolution: EmbeddedDefault.resolution)
                     let bar = ProgressBar("voxelize", total: bank.count)
-                    let occupancy = try (0..<bank.count).map { i -> [Float] in
+                    let occupancy = (0..<bank.count).map { i -> [Float] in
                         bar.update(i + 1)
-                        return ImageEncoderOccupancyPretraining.coarseOccupancy(
-                            try data.coords(i), resolution: EmbeddedDefault.resolution)
+                        return ImageEncoderOccupancyPretraining.target(item: i)
                     }
                     objective = try ImageEncoderOccupancyPretraining(
                         encoder: encoder, bank: bank, occupancy: occupancy, generator: &generator)
                 }
                 if let initFrom {
-                    let run = URL(fileURLWithPath: initFrom)
                     for (name, module) in objective.models {
-                        let url = try TrainDefault.latestWeights(run, model: name)
-                        try module.load(try SafetensorsFile(url: url).tensors(), source: url.path)
+                        try TrainDefault.loadLatest(module, run: initFrom, model: name)
                     }
                 }
                 var options = TrainerOptions(maxSteps: steps)
@@ -206,14 +204,10 @@ struct TrainDefault: ParsableCommand {
 
         /// 16³ occupancy IoU of the prediction from a front photo of held-out shapes.
         func score(_ objective: ImageEncoderOccupancyPretraining) throws {
-            let data = ProceduralVoxelDataset(
-                shapes: EmbeddedDefault.shapes, count: EmbeddedDefault.heldOutStart + heldOut,
-                resolution: EmbeddedDefault.resolution)
             var total = 0.0
             for k in 0..<heldOut {
                 let item = EmbeddedDefault.heldOutStart + k
-                let truth = ImageEncoderOccupancyPretraining.coarseOccupancy(
-                    try data.coords(item), resolution: EmbeddedDefault.resolution)
+                let truth = ImageEncoderOccupancyPretraining.target(item: item)
                 let photo = try EmbeddedDefault.conditionImage(
                     EmbeddedDefault.photo(
                         EmbeddedDefault.shapes.shape(item).mesh,
