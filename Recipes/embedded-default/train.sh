@@ -14,23 +14,41 @@ $L train Recipes/embedded-default/ss_vae.json --out "$WORK/ss_vae"
 # 2. The conditioning photo bank: 4 front views (EmbeddedDefault.conditionCamera) of each
 #    training shape, preprocessed as the pipeline does (alpha crop, Lanczos to 112²).
 $L train-default photos --out "$WORK/photos.safetensors" --count 4000 --views 4
-# 3. The small image encoder, pre-trained to predict each shape's 16³ occupancy from one photo.
-$L train-default image-encoder --photos "$WORK/photos.safetensors" \
-    --out "$WORK/image_encoder" --steps "${ENCODER_STEPS:-2000}" --batch 32
-# 4. Sparse-structure flow on the VAE's latents, conditioned on the frozen encoder's tokens.
+# 3. The small image encoder, pre-trained to predict each shape's 16³ occupancy from one photo:
+#    first through one Linear on the flattened tokens, then through 3D queries that
+#    cross-attend to the tokens as the structure flow does (--head query), which is what makes
+#    its tokens usable by the flow.
+$L train-default image-encoder --photos "$WORK/photos.safetensors" --head linear \
+    --out "$WORK/image_encoder_linear" --steps "${ENCODER_STEPS:-1500}" --batch 32
+$L train-default image-encoder --photos "$WORK/photos.safetensors" --head query \
+    --out "$WORK/image_encoder_query1" --steps 1200 --batch 32 \
+    --init-from "$WORK/image_encoder_linear"
+$L train-default image-encoder --photos "$WORK/photos.safetensors" --head query \
+    --out "$WORK/image_encoder" --steps 4000 --batch 32 --init-from "$WORK/image_encoder_query1"
+# 4. Sparse-structure flow on the VAE's latents, conditioned on the frozen encoder's tokens:
+#    first on the linear-head encoder's, then continued on the final encoder's.
+$L train-default ss-flow --ss-vae "$WORK/ss_vae" --photos "$WORK/photos.safetensors" \
+    --image-encoder "$WORK/image_encoder_linear" --out "$WORK/ss_flow_linear" --count 4000 \
+    --steps "${SS_FLOW_STEPS:-2000}" --batch 8 ${SS_FLOW_INIT:+--init-from "$SS_FLOW_INIT"}
 $L train-default ss-flow --ss-vae "$WORK/ss_vae" --photos "$WORK/photos.safetensors" \
     --image-encoder "$WORK/image_encoder" --out "$WORK/ss_flow" --count 4000 \
-    --steps "${SS_FLOW_STEPS:-2000}" --batch 8 ${SS_FLOW_INIT:+--init-from "$SS_FLOW_INIT"}
+    --steps 2500 --batch 8 --lr 5e-4 --init-from "$WORK/ss_flow_linear"
+$L train-default score-structure --ss-vae "$WORK/ss_vae" --image-encoder "$WORK/image_encoder" \
+    --ss-flow "$WORK/ss_flow"
 # 5. SLat encoder + mesh decoder (TSDF, FlexiCubes regularisers, colour).
 $L train-default slat-vae --out "$WORK/slat_vae" --count 400 --steps "${SLAT_VAE_STEPS:-200}" \
     --batch 2
 # 6. Gaussian decoder on the frozen encoder (rendered L1 + SSIM + regularisers).
 $L train-default gs-decoder --slat-vae "$WORK/slat_vae" --out "$WORK/gs_decoder" --count 400 \
     --steps "${GS_STEPS:-300}" --batch 2
-# 7. SLat flow on the frozen encoder's normalised latents, conditioned by the image encoder.
+# 7. SLat flow on the frozen encoder's normalised latents, conditioned by the image encoder
+#    (first on the linear-head encoder's tokens, then fine-tuned on the final encoder's).
+$L train-default slat-flow --slat-vae "$WORK/slat_vae" --image-encoder "$WORK/image_encoder_linear" \
+    --photos "$WORK/photos.safetensors" --out "$WORK/slat_flow_linear" --count 400 \
+    --steps "${SLAT_FLOW_STEPS:-300}" --batch 4 ${SLAT_FLOW_INIT:+--init-from "$SLAT_FLOW_INIT"}
 $L train-default slat-flow --slat-vae "$WORK/slat_vae" --image-encoder "$WORK/image_encoder" \
-    --photos "$WORK/photos.safetensors" --out "$WORK/slat_flow" --count 400 \
-    --steps "${SLAT_FLOW_STEPS:-600}" --batch 4 ${SLAT_FLOW_INIT:+--init-from "$SLAT_FLOW_INIT"}
+    --photos "$WORK/photos.safetensors" --out "$WORK/slat_flow" --count 400 --steps 200 \
+    --batch 4 --init-from "$WORK/slat_flow_linear"
 # 8. The model folder, and the demo's examples (held-out shapes).
 OUT=Sources/LatticeTraining/Resources/EmbeddedDefault
 $L train-default package --ss-vae "$WORK/ss_vae" --ss-flow "$WORK/ss_flow" \

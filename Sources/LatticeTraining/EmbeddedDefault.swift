@@ -142,7 +142,9 @@ extension EmbeddedDefault {
     /// so resume is exact).
     public static func structureFlowTrainer(
         latents: [[Float]], tokens: CachedConditionTokens, options: TrainerOptions, seed: UInt64,
-        initialWeights: URL? = nil
+        initialWeights: URL? = nil,
+        tSchedule: ImageConditionedFlowMatchingCFGTrainer.TimeSchedule = .logitNormal(
+            mean: 1, std: 1)
     ) throws -> (trainer: Trainer, flow: SparseStructureFlowModel) {
         guard tokens.bank.count >= latents.count else {
             throw LatticeError(
@@ -159,7 +161,7 @@ extension EmbeddedDefault {
         let box = TrainerBox()
         let objective = ImageConditionedFlowMatchingCFGTrainer(
             denoiser: flow, datasetCount: latents.count, sigmaMin: 1e-5, pUncond: 0.1,
-            tSchedule: .logitNormal(mean: 1, std: 1),
+            tSchedule: tSchedule,
             latents: { items in
                 Tensor(items.flatMap { latents[$0] }, shape: [items.count, 8, 8, 8, 8])
             },

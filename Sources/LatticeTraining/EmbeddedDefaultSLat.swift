@@ -65,7 +65,10 @@ extension EmbeddedDefault {
 
     /// The image encoder's descriptor (its config as a `{"name", "args"}` pair).
     public static func imageEncoderDescriptor() throws -> ModelDescriptor {
-        let args = try JSONEncoder().encode(imageEncoderConfig)
+        // Sorted keys: the same config writes the same bytes in every process.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let args = try encoder.encode(imageEncoderConfig)
         return ModelDescriptor(
             name: "DinoVisionTransformer", args: args, source: "embedded default image encoder")
     }

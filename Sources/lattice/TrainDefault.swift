@@ -15,7 +15,7 @@ struct TrainDefault: ParsableCommand {
         subcommands: [
             Photos.self, ImageEncoder.self, StructureFlow.self, SLatVAE.self, MeshDecoder.self,
             GaussianDecoder.self, SLatFlow.self,
-            Package.self, Examples.self,
+            Package.self, Examples.self, ScoreStructure.self,
         ])
 
     /// The newest weights export of `model` in a training run folder. The recipe's runs are
@@ -47,6 +47,19 @@ struct TrainDefault: ParsableCommand {
         let encoder = try SparseStructureEncoder(ec)
         try loadLatest(encoder, run: run, model: "encoder")
         return encoder
+    }
+
+    /// The SS VAE decoder of a training run folder (config.json and its newest weights).
+    static func structureDecoder(_ run: String) throws -> SparseStructureDecoder {
+        let url = URL(fileURLWithPath: run)
+        let cfg = try TrainingConfig.load(url.appendingPathComponent("config.json"))
+        guard case .sparseStructureDecoder(let dc)? = cfg.models["decoder"]?.args else {
+            throw LatticeError(
+                .invalidConfig, "\(run)/config.json: no SparseStructureDecoder 'decoder'")
+        }
+        let decoder = try SparseStructureDecoder(dc)
+        try loadLatest(decoder, run: run, model: "decoder")
+        return decoder
     }
 
     /// Loads the newest `<model>_step*.safetensors` of training run `run` into `module`.
@@ -149,8 +162,16 @@ struct TrainDefault: ParsableCommand {
         var heldOut = 48
 
         @Option(
-            help: "Start from the newest image_encoder and head weights of this earlier run.")
+            help: ArgumentHelp(
+                "Start from the newest image_encoder weights of this earlier run (and its head's, "
+                    + "when it used the same --head)."))
         var initFrom: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Pre-training head: query (3D queries cross-attending to the tokens, as the "
+                    + "structure flow reads them) or linear (one Linear on the flattened tokens)."))
+        var head: ImageEncoderOccupancyPretraining.Head = .query
 
         @Flag(help: "Continue from the newest checkpoint in --out.")
         var resume = false
@@ -168,7 +189,7 @@ struct TrainDefault: ParsableCommand {
                 if let onlineCount {
                     objective = ImageEncoderOccupancyPretraining(
                         encoder: encoder, online: try OnlineConditionPhotos(count: onlineCount),
-                        generator: &generator)
+                        head: head, generator: &generator)
                 } else {
                     let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos ?? ""))
                     let bar = ProgressBar("voxelize", total: bank.count)
@@ -177,11 +198,16 @@ struct TrainDefault: ParsableCommand {
                         return ImageEncoderOccupancyPretraining.target(item: i)
                     }
                     objective = try ImageEncoderOccupancyPretraining(
-                        encoder: encoder, bank: bank, occupancy: occupancy, generator: &generator)
+                        encoder: encoder, bank: bank, occupancy: occupancy, head: head,
+                        generator: &generator)
                 }
                 if let initFrom {
-                    for (name, module) in objective.models {
-                        try TrainDefault.loadLatest(module, run: initFrom, model: name)
+                    try TrainDefault.loadLatest(encoder, run: initFrom, model: "image_encoder")
+                    // A head of another kind has other keys: it starts fresh.
+                    if (try? TrainDefault.loadLatest(objective.head, run: initFrom, model: "head"))
+                        == nil
+                    {
+                        print("--init-from \(initFrom): its head is not a \(head) head; a new one")
                     }
                 }
                 var options = TrainerOptions(maxSteps: steps)
@@ -205,6 +231,7 @@ struct TrainDefault: ParsableCommand {
         /// 16³ occupancy IoU of the prediction from a front photo of held-out shapes.
         func score(_ objective: ImageEncoderOccupancyPretraining) throws {
             var total = 0.0
+            var fTotal = 0.0
             for k in 0..<heldOut {
                 let item = EmbeddedDefault.heldOutStart + k
                 let truth = ImageEncoderOccupancyPretraining.target(item: item)
@@ -221,11 +248,33 @@ struct TrainDefault: ParsableCommand {
                     if a || b { u += 1 }
                 }
                 total += Double(i) / Double(max(u, 1))
+                let r = Int32(ImageEncoderOccupancyPretraining.targetResolution)
+                func cells(_ v: [Float], _ on: (Float) -> Bool) -> [SIMD3<Int32>] {
+                    v.indices.filter { on(v[$0]) }.map {
+                        SIMD3(Int32($0) / (r * r), Int32($0) / r % r, Int32($0) % r)
+                    }
+                }
+                fTotal +=
+                    EmbeddedDefault.structureScore(
+                        sampled: cells(logits) { $0 > 0 }, truth: cells(truth) { $0 > 0.5 }
+                    ).fScore
+                if let dump = ProcessInfo.processInfo.environment["LATTICE_DUMP"] {
+                    let list = { (v: [SIMD3<Int32>]) in
+                        "[" + v.map { "[\($0.x),\($0.y),\($0.z)]" }.joined(separator: ",") + "]"
+                    }
+                    try Data(
+                        "{\"sampled\": \(list(cells(logits) { $0 > 0 })), \"truth\": \(list(cells(truth) { $0 > 0.5 }))}"
+                            .utf8
+                    ).write(
+                        to: URL(fileURLWithPath: dump).appendingPathComponent("shape_\(item).json"))
+                }
             }
             print(
                 String(
-                    format: "held-out 16³ occupancy IoU over %d shapes (front photo): %.3f",
-                    heldOut, total / Double(heldOut)))
+                    format:
+                        "held-out 16³ occupancy over %d shapes (front photo): IoU %.3f, voxel F "
+                        + "(one cell) %.3f",
+                    heldOut, total / Double(heldOut), fTotal / Double(heldOut)))
         }
     }
 
@@ -263,6 +312,15 @@ struct TrainDefault: ParsableCommand {
         @Option(help: "Start from the newest denoiser weights of this earlier ss-flow run.")
         var initFrom: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Mean of the logit-normal timestep distribution (upstream 1: mostly high noise; "
+                    + "lower trains the low-noise end, where the fine surface is decided)."))
+        var tMean: Float = 1
+
+        @Option(help: "Standard deviation of the logit-normal timestep distribution.")
+        var tStd: Float = 1
+
         @Flag(help: "Continue from the newest checkpoint in --out.")
         var resume = false
 
@@ -287,7 +345,7 @@ struct TrainDefault: ParsableCommand {
                     latents: latents, tokens: tokens, options: options, seed: 2,
                     initialWeights: try initFrom.map {
                         try TrainDefault.latestWeights(URL(fileURLWithPath: $0), model: "denoiser")
-                    })
+                    }, tSchedule: .logitNormal(mean: tMean, std: tStd))
                 try runTrainingStage(made.trainer, out: out, resume: resume, label: "ss-flow")
             }
         }
@@ -309,4 +367,103 @@ struct TrainDefault: ParsableCommand {
             print("wrote \(names.count) examples: \(names.joined(separator: ", "))")
         }
     }
+
+    struct ScoreStructure: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "score-structure",
+            abstract:
+                "Score an ss-flow run without meshing: structures sampled from a photo of each "
+                + "shape against its surface voxels (voxel F-score within one cell, IoU), on "
+                + "held-out and on training shapes.")
+
+        @Option(help: "The SS VAE run folder (its newest decoder).")
+        var ssVae: String
+
+        @Option(help: "The image-encoder run folder (its newest image_encoder weights).")
+        var imageEncoder: String
+
+        @Option(help: "The ss-flow run folder (its newest denoiser weights).")
+        var ssFlow: String
+
+        @Option(help: "Instead of the newest: this denoiser weights file.")
+        var weights: String?
+
+        @Option(help: "Held-out shapes to score (from the held-out range).")
+        var heldOut = 24
+
+        @Option(help: "Training shapes to score (0..<N).")
+        var training = 24
+
+        @Option(help: "Sampler steps.")
+        var steps = 25
+
+        @Option(help: "Classifier-free guidance strength.")
+        var cfg: Double = 3
+
+        @Option(help: "Flow samples per shape; their decoded occupancy probabilities are averaged.")
+        var samples = 1
+
+        @Option(help: "Scale of the initial noise (sampling temperature).")
+        var noiseScale: Double = 1
+
+        @Flag(help: "Score the SS VAE's reconstruction of each shape instead (the ceiling).")
+        var reconstruct = false
+
+        @Option(help: "Write each shape's sampled and true voxels here (JSON), to look at.")
+        var dump: String?
+
+        func run() throws {
+            try reportingErrors {
+                let decoder = try TrainDefault.structureDecoder(ssVae)
+                let encoder = try DinoVisionTransformer(EmbeddedDefault.imageEncoderConfig)
+                try TrainDefault.loadLatest(encoder, run: imageEncoder, model: "image_encoder")
+                let flow = try SparseStructureFlowModel(try EmbeddedDefault.structureFlowConfig)
+                let url =
+                    try weights.map { URL(fileURLWithPath: $0) }
+                    ?? TrainDefault.latestWeights(URL(fileURLWithPath: ssFlow), model: "denoiser")
+                try flow.load(try SafetensorsFile(url: url).tensors(), source: url.path)
+                print("scoring \(url.path)")
+                for (label, items) in [
+                    ("held-out", (0..<heldOut).map { EmbeddedDefault.heldOutStart + $0 }),
+                    ("training", Array(0..<training)),
+                ] where !items.isEmpty {
+                    let bar = ProgressBar(label, total: items.count)
+                    let scores = try EmbeddedDefault.scoreStructures(
+                        flow: flow, decoder: decoder, imageEncoder: encoder, items: items,
+                        steps: steps, cfgStrength: cfg, samples: samples, noiseScale: noiseScale,
+                        reconstructWith: reconstruct
+                            ? try TrainDefault.structureEncoder(ssVae) : nil,
+                        progress: { bar.update($0) })
+                    if let dump {
+                        let dir = URL(fileURLWithPath: dump)
+                        try FileManager.default.createDirectory(
+                            at: dir, withIntermediateDirectories: true)
+                        for (item, s) in zip(items, scores) {
+                            let list = { (v: [SIMD3<Int32>]) in
+                                "[" + v.map { "[\($0.x),\($0.y),\($0.z)]" }.joined(separator: ",")
+                                    + "]"
+                            }
+                            try Data(
+                                "{\"sampled\": \(list(s.sampledVoxels)), \"truth\": \(list(s.trueVoxels))}"
+                                    .utf8
+                            ).write(to: dir.appendingPathComponent("shape_\(item).json"))
+                        }
+                    }
+                    let n = Double(scores.count)
+                    print(
+                        String(
+                            format:
+                                "%@ (%d shapes): voxel F %.3f (at 16³: %.3f), IoU %.3f, voxels "
+                                + "%.0f sampled / %.0f true",
+                            label, scores.count, scores.map(\.fScore).reduce(0, +) / n,
+                            scores.map(\.coarseFScore).reduce(0, +) / n,
+                            scores.map(\.iou).reduce(0, +) / n,
+                            Double(scores.map(\.sampled).reduce(0, +)) / n,
+                            Double(scores.map(\.truth).reduce(0, +)) / n))
+                }
+            }
+        }
+    }
 }
+
+extension ImageEncoderOccupancyPretraining.Head: ExpressibleByArgument {}
