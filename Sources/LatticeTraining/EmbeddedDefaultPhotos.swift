@@ -255,7 +255,7 @@ public final class CachedConditionTokens: @unchecked Sendable {
 /// cross-attention can emulate. `OccupancyQueryHead` reads them the flow's way (learned 3D
 /// queries cross-attending to the tokens): with the encoder continued through it, the same flow
 /// reached voxel F 0.68 (demo generation F on 24 held-out shapes 0.53 -> 0.59). It also cannot
-/// memorise (0.2M parameters against 33.6M).
+/// memorise (0.12M parameters against 33.6M).
 ///
 /// Why occupancy and not the SS latent: regressing the SS VAE's latent (MSE) learnt almost nothing
 /// in 2000 steps (loss 0.83 against 0.89 for the mean; its held-out prediction decoded to 0.09
@@ -269,10 +269,9 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
         /// One Linear on all patch tokens flattened (8192 -> 4096, 33.6M parameters).
         case linear
         /// `OccupancyQueryHead`: learned 3D queries cross-attending to the tokens, as the
-        /// structure flow reads them (0.2M parameters).
+        /// structure flow reads them (0.12M parameters).
         case query
     }
-    public let headKind: Head
     public let head: Module
     /// Where photos and targets come from.
     public enum Source {
@@ -307,7 +306,6 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
         }
         self.encoder = encoder
         source = .bank(bank, occupancy: occupancy)
-        headKind = head
         self.head = Self.makeHead(head, generator: &generator)
     }
 
@@ -318,7 +316,6 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
     ) {
         self.encoder = encoder
         source = .online(online)
-        headKind = head
         self.head = Self.makeHead(head, generator: &generator)
     }
 

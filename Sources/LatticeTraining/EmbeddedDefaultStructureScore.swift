@@ -71,9 +71,12 @@ extension EmbeddedDefault {
         decoder.train(false)
         var generator = RandomGenerator(seed: seed)
         let sampler = FlowEulerSampler(sigmaMin: 1e-5)
+        let data = ProceduralVoxelDataset(
+            shapes: shapes, count: (items.max() ?? 0) + 1, resolution: resolution)
         var scores: [StructureScore] = []
         for (k, item) in items.enumerated() {
             let mesh = shapes.shape(item).mesh
+            let truth = try data.coords(item)  // the surface voxels, as the SS VAE trains on
             let photo = try conditionImage(
                 photo(mesh, camera: ConditionPhotoBank.camera(item: item, view: 0), size: 192),
                 source: "shape \(item)")
@@ -86,11 +89,7 @@ extension EmbeddedDefault {
             let noise = Tensor.randn(shape, generator: &generator) * Float(noiseScale)
             let coords = try withNoGrad { () throws -> Tensor in
                 let z =
-                    try reconstructWith.map { vae -> Tensor in
-                        let data = ProceduralVoxelDataset(
-                            shapes: shapes, count: item + 1, resolution: resolution)
-                        return vae(try data.occupancyBatch([item])).mean
-                    }
+                    try reconstructWith.map { vae in vae(try data.occupancyBatch([item])).mean }
                     ?? sampler.sample(
                         model: { x, t, c in flow(x, t: t, cond: c) }, noise: noise, cond: cond,
                         negCond: neg, steps: steps, rescaleT: rescaleT,
@@ -104,7 +103,6 @@ extension EmbeddedDefault {
             let sampled = stride(from: 0, to: c.count, by: 4).map {
                 SIMD3(Int32(c[$0 + 1]), Int32(c[$0 + 2]), Int32(c[$0 + 3]))
             }
-            let truth = Voxelizer.voxelizeSurface(mesh, resolution: resolution)
             var score = structureScore(sampled: sampled, truth: truth)
             // Both pooled to the image encoder's 16³ pre-training grid, to compare with its
             // head's own prediction (`coarseFScore` there).

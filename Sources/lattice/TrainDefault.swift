@@ -62,6 +62,20 @@ struct TrainDefault: ParsableCommand {
         return decoder
     }
 
+    /// Writes `dir`/shape_<item>.json, {"sampled": [[x, y, z], ...], "truth": [...]}, atomically
+    /// (the `--dump` of image-encoder and score-structure, for looking at the voxels).
+    static func writeVoxels(
+        sampled: [SIMD3<Int32>], truth: [SIMD3<Int32>], item: Int, to dir: String
+    ) throws {
+        let url = URL(fileURLWithPath: dir)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        func list(_ v: [SIMD3<Int32>]) -> String {
+            "[" + v.map { "[\($0.x),\($0.y),\($0.z)]" }.joined(separator: ",") + "]"
+        }
+        try Data("{\"sampled\": \(list(sampled)), \"truth\": \(list(truth))}\n".utf8).write(
+            to: url.appendingPathComponent("shape_\(item).json"), options: .atomic)
+    }
+
     /// Loads the newest `<model>_step*.safetensors` of training run `run` into `module`.
     static func loadLatest(_ module: Module, run: String, model: String) throws {
         let weights = try latestWeights(URL(fileURLWithPath: run), model: model)
@@ -161,6 +175,9 @@ struct TrainDefault: ParsableCommand {
         @Option(help: "Held-out shapes to score (16³ occupancy IoU).")
         var heldOut = 48
 
+        @Option(help: "Write each held-out shape's predicted and true 16³ cells here (JSON).")
+        var dump: String?
+
         @Option(
             help: ArgumentHelp(
                 "Start from the newest image_encoder weights of this earlier run (and its head's, "
@@ -258,15 +275,10 @@ struct TrainDefault: ParsableCommand {
                     EmbeddedDefault.structureScore(
                         sampled: cells(logits) { $0 > 0 }, truth: cells(truth) { $0 > 0.5 }
                     ).fScore
-                if let dump = ProcessInfo.processInfo.environment["LATTICE_DUMP"] {
-                    let list = { (v: [SIMD3<Int32>]) in
-                        "[" + v.map { "[\($0.x),\($0.y),\($0.z)]" }.joined(separator: ",") + "]"
-                    }
-                    try Data(
-                        "{\"sampled\": \(list(cells(logits) { $0 > 0 })), \"truth\": \(list(cells(truth) { $0 > 0.5 }))}"
-                            .utf8
-                    ).write(
-                        to: URL(fileURLWithPath: dump).appendingPathComponent("shape_\(item).json"))
+                if let dump {
+                    try TrainDefault.writeVoxels(
+                        sampled: cells(logits) { $0 > 0 }, truth: cells(truth) { $0 > 0.5 },
+                        item: item, to: dump)
                 }
             }
             print(
@@ -422,6 +434,7 @@ struct TrainDefault: ParsableCommand {
                     try weights.map { URL(fileURLWithPath: $0) }
                     ?? TrainDefault.latestWeights(URL(fileURLWithPath: ssFlow), model: "denoiser")
                 try flow.load(try SafetensorsFile(url: url).tensors(), source: url.path)
+                let vae = reconstruct ? try TrainDefault.structureEncoder(ssVae) : nil
                 print("scoring \(url.path)")
                 for (label, items) in [
                     ("held-out", (0..<heldOut).map { EmbeddedDefault.heldOutStart + $0 }),
@@ -431,22 +444,12 @@ struct TrainDefault: ParsableCommand {
                     let scores = try EmbeddedDefault.scoreStructures(
                         flow: flow, decoder: decoder, imageEncoder: encoder, items: items,
                         steps: steps, cfgStrength: cfg, samples: samples, noiseScale: noiseScale,
-                        reconstructWith: reconstruct
-                            ? try TrainDefault.structureEncoder(ssVae) : nil,
+                        reconstructWith: vae,
                         progress: { bar.update($0) })
                     if let dump {
-                        let dir = URL(fileURLWithPath: dump)
-                        try FileManager.default.createDirectory(
-                            at: dir, withIntermediateDirectories: true)
                         for (item, s) in zip(items, scores) {
-                            let list = { (v: [SIMD3<Int32>]) in
-                                "[" + v.map { "[\($0.x),\($0.y),\($0.z)]" }.joined(separator: ",")
-                                    + "]"
-                            }
-                            try Data(
-                                "{\"sampled\": \(list(s.sampledVoxels)), \"truth\": \(list(s.trueVoxels))}"
-                                    .utf8
-                            ).write(to: dir.appendingPathComponent("shape_\(item).json"))
+                            try TrainDefault.writeVoxels(
+                                sampled: s.sampledVoxels, truth: s.trueVoxels, item: item, to: dump)
                         }
                     }
                     let n = Double(scores.count)

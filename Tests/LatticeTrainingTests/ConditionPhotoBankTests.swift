@@ -116,7 +116,7 @@ import Testing
         let last = losses.suffix(5).reduce(0, +) / 5
         // Linear head, 0.5: its 33.6M parameters memorise 4 occupancies in 40 steps, removing
         // most of BCE + Dice; half is a margin that still catches a dead gradient. Query head,
-        // 0.8: 0.2M parameters cannot memorise that fast (measured 1.38 -> 0.93); with a dead
+        // 0.8: 0.12M parameters cannot memorise that fast (measured 1.38 -> 0.93); with a dead
         // gradient the 5-step means differ only by batch noise (a few percent).
         let bar: Float = head == .linear ? 0.5 : 0.8
         #expect(last < bar * first, "\(head) head: pre-training loss \(first) -> \(last)")
