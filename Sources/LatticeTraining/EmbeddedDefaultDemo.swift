@@ -133,6 +133,7 @@ extension EmbeddedDefault {
         outputDirectory: URL, only: [String] = [],
         formats: Set<ExportFormat> = [.glb, .ply, .video],
         seed: UInt64 = 1, model: URL? = nil, oracleStructure: Bool = false,
+        structureGuidance: Bool = false,
         onEvent: @escaping (String, PipelineEvent) -> Void = { _, _ in }
     ) throws -> [DemoScore] {
         let root = try model ?? modelFolder()
@@ -163,6 +164,7 @@ extension EmbeddedDefault {
             request.videoFrames = 40
             request.videoResolution = 256
             if oracleStructure { request.variantOf = example.groundTruth }
+            request.structureGuidance = structureGuidance
             let result = try pipeline.generate(request)
             guard let glb = result.files.first(where: { $0.pathExtension == "glb" }) else {
                 throw LatticeError(.io, "\(example.name): the pipeline wrote no GLB")

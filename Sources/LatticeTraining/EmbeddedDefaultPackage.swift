@@ -77,9 +77,14 @@ extension EmbeddedDefault {
             {"name": "FlowEulerCfgSampler", "args": {"sigma_min": 1e-5},
             "params": {"steps": \(samplerSteps), "cfg_strength": \(cfgStrength), "rescale_t": 3.0}}
             """
+        // The conditioning camera (`conditionCamera`'s centre and jitter), for --structure-guidance.
+        let guidance = """
+            "structure_guidance": {"yaw": \(frontYaw), "pitch": 0.3, "fov": 40, "yaw_range": 0.15, "pitch_range": 0.15, "start_t": 0.95, "inner_steps": 10},
+            """
         func list(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ", ") + "]" }
         let json = """
             {"name": "TrellisImageTo3DPipeline", "args": {"models": {\(entries.joined(separator: ", "))},
+            \(guidance)
             "sparse_structure_sampler": \(sampler), "slat_sampler": \(sampler),
             "slat_normalization": {"mean": \(list(slatNormalization.mean)), "std": \(list(slatNormalization.std))},
             "image_cond_model": "\(conditioner)"}}

@@ -31,6 +31,12 @@ struct Demo: ParsableCommand {
                 + "structure flow: scores the SLat flow and decoders alone."))
     var oracleStructure = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Compensate the structure flow's velocity toward each photo's silhouette "
+                + "(ReconViaGen-style; the embedded default's conditioning camera)."))
+    var structureGuidance = false
+
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
         do {
@@ -43,7 +49,7 @@ struct Demo: ParsableCommand {
             var bars: [String: ProgressBar] = [:]
             let scores = try EmbeddedDefault.runDemo(
                 outputDirectory: outURL, only: example, seed: seed, model: modelURL,
-                oracleStructure: oracleStructure
+                oracleStructure: oracleStructure, structureGuidance: structureGuidance
             ) { name, event in
                 switch event {
                 case .started(let stage, _) where stage != "load":
@@ -54,6 +60,8 @@ struct Demo: ParsableCommand {
                     bar.update(index + 1)
                 case .warning(let text):
                     FileHandle.standardError.write(Data("warning: \(text)\n".utf8))
+                case .note(let text):
+                    FileHandle.standardError.write(Data("\(name): \(text)\n".utf8))
                 default: break
                 }
             }

@@ -37,6 +37,13 @@ struct Generate: ParsableCommand {
     @Option(help: "Model folder (pipeline.json + ckpts/).")
     var model: String
 
+    @Flag(
+        help: ArgumentHelp(
+            "Compensate the structure flow's velocity toward the photo's silhouette "
+                + "(ReconViaGen-style; one image, and a model folder whose pipeline.json gives "
+                + "its conditioning camera as structure_guidance {yaw, pitch, fov})."))
+    var structureGuidance = false
+
     @Option(help: "Random seed.")
     var seed: UInt64 = 42
 
@@ -121,6 +128,7 @@ struct Generate: ParsableCommand {
         request.masks = masks.map { URL(fileURLWithPath: $0) }
         request.prompt = prompt
         request.variantOf = variantOf.map { URL(fileURLWithPath: $0) }
+        request.structureGuidance = structureGuidance
         request.maxVoxels = maxVoxels
         request.multiImageMode = FlowEulerSampler.MultiImageMode(rawValue: mode) ?? .stochastic
         request.seed = seed
@@ -151,6 +159,8 @@ struct Generate: ParsableCommand {
                 case .finished: break
                 case .warning(let text):
                     FileHandle.standardError.write(Data("warning: \(text)\n".utf8))
+                case .note(let text):
+                    FileHandle.standardError.write(Data("\(text)\n".utf8))
                 }
             }
             result = try pipeline.generate(request)

@@ -418,6 +418,9 @@ struct TrainDefault: ParsableCommand {
         @Option(help: "Scale of the initial noise (sampling temperature).")
         var noiseScale: Double = 1
 
+        @Option(help: "Sampling seed.")
+        var seed: UInt64 = 1
+
         @Flag(help: "Score the SS VAE's reconstruction of each shape instead (the ceiling).")
         var reconstruct = false
 
@@ -443,7 +446,8 @@ struct TrainDefault: ParsableCommand {
                     let bar = ProgressBar(label, total: items.count)
                     let scores = try EmbeddedDefault.scoreStructures(
                         flow: flow, decoder: decoder, imageEncoder: encoder, items: items,
-                        steps: steps, cfgStrength: cfg, samples: samples, noiseScale: noiseScale,
+                        steps: steps, cfgStrength: cfg, seed: seed, samples: samples,
+                        noiseScale: noiseScale,
                         reconstructWith: vae,
                         progress: { bar.update($0) })
                     if let dump {

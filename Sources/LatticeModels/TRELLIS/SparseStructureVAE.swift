@@ -205,6 +205,8 @@ public final class SparseStructureDecoder: Module, @unchecked Sendable {
     public let blocks: [Module]
     public let outNorm: TRELLIS.NormLayer
     public let outConv: Conv3d
+    /// Doublings of the grid (output R = latent r · 2^upsamplings).
+    public let upsamplings: Int
 
     public init(_ config: Config) throws {
         guard let outChannels = config.outChannels, let first = config.channels.first else {
@@ -230,6 +232,7 @@ public final class SparseStructureDecoder: Module, @unchecked Sendable {
         let last = config.channels[config.channels.count - 1]
         outNorm = try TRELLIS.NormLayer(config.normType, channels: last)
         outConv = Conv3d(inChannels: last, outChannels: outChannels, kernelSize: 3, padding: 1)
+        upsamplings = config.channels.count - 1
         super.init()
         register("input_layer", inputLayer)
         register(list: "middle_block", middleBlock)

@@ -42,6 +42,15 @@ public struct FlowEulerSampler: Sendable {
         public let predX0: Tensor
     }
 
+    /// Replaces a step's velocity (x_t, t, v) -> v' (a type, not a bare closure, so trailing
+    /// closures keep binding to `onStep`).
+    public struct VelocityCompensation {
+        public let apply: (_ x: Tensor, _ t: Double, _ v: Tensor) -> Tensor
+        public init(_ apply: @escaping (_ x: Tensor, _ t: Double, _ v: Tensor) -> Tensor) {
+            self.apply = apply
+        }
+    }
+
     /// `linspace(1, 0, steps+1)` rescaled by `r·t / (1 + (r−1)·t)`, in float64 as upstream.
     public static func schedule(steps: Int, rescaleT: Double) -> [Double] {
         precondition(steps >= 1, "sampler needs at least one step, got \(steps)")
@@ -54,12 +63,14 @@ public struct FlowEulerSampler: Sendable {
     /// Runs the sampler from `noise`; `cond` and `negCond` with batch 1 are repeated to the
     /// noise batch. With `multiImage`, `cond` holds K images' conditions along axis 0 (each used
     /// with batch 1). `batchSize` overrides the batch read from `noise.shape[0]` (sparse latents
-    /// pass their feats [N, C] as `noise` with batch 1). `onStep` sees every step as it finishes.
-    /// Returns the final sample.
+    /// pass their feats [N, C] as `noise` with batch 1). `velocityCompensation` replaces
+    /// each step's (guided) velocity by its result (ReconViaGen's RVC). `onStep` sees every step
+    /// as it finishes. Returns the final sample.
     public func sample(
         model: FlowModel, noise: Tensor, cond: Tensor, negCond: Tensor? = nil, steps: Int,
         rescaleT: Double = 1, guidance: Guidance? = nil, multiImage: MultiImageMode? = nil,
-        batchSize: Int? = nil, onStep: ((Step) -> Void)? = nil
+        batchSize: Int? = nil, velocityCompensation: VelocityCompensation? = nil,
+        onStep: ((Step) -> Void)? = nil
     ) -> Tensor {
         let batch = batchSize ?? noise.shape[0]
         func repeated(_ c: Tensor) -> Tensor {
@@ -90,6 +101,7 @@ public struct FlowEulerSampler: Sendable {
                 let vNeg = model(x, tModel, negCond)
                 v = Float(1 + g.strength) * v - Float(g.strength) * vNeg
             }
+            if let velocityCompensation { v = velocityCompensation.apply(x, t, v) }
             // Python float64 scalars meet float32 tensors: PyTorch rounds the scalar to float32.
             let predX0 = Float(1 - sigmaMin) * x - Float(sigmaMin + (1 - sigmaMin) * t) * v
             x = x - Float(t - tPrev) * v

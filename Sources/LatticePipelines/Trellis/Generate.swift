@@ -45,6 +45,9 @@ public struct GenerateRequest: Sendable {
     /// Asset variants (upstream `run_variant`): keep this mesh's voxel structure and regenerate
     /// only its structured latent (appearance and detail) from the image(s) or prompt.
     public var variantOf: URL?
+    /// Silhouette compensation of the structure stage (`StructureGuidance`; one image, and a
+    /// model folder whose pipeline.json gives its conditioning camera in `structure_guidance`).
+    public var structureGuidance = false
 
     public init(modelFolder: URL, outputDirectory: URL) {
         self.modelFolder = modelFolder
@@ -112,6 +115,7 @@ extension TrellisPipeline {
         // Conditioning.
         let cond: Tensor
         let neg: Tensor
+        var silhouette: [Float]?
         if let prompt = request.prompt {
             (cond, neg) = try textCondition([prompt])
         } else {
@@ -123,6 +127,17 @@ extension TrellisPipeline {
                 let mask = try maskURL.map { try readPixelImage(at: $0) }
                 prepared.append(
                     try ImagePreprocess.prepare(image, mask: mask, size: size, source: url.path))
+                if request.structureGuidance {
+                    guard request.images.count == 1 else {
+                        throw LatticeError(
+                            .invalidArgument,
+                            "silhouette compensation takes one image (the camera of one "
+                                + "conditioning view is known); got \(request.images.count)")
+                    }
+                    silhouette = try ImagePreprocess.alphaMask(
+                        image, mask: mask,
+                        size: folder.config.structureGuidance?.size ?? 64, source: url.path)
+                }
             }
             (cond, neg) = try imageCondition(ImagePreprocess.batch(prepared))
         }
@@ -144,6 +159,7 @@ extension TrellisPipeline {
         } else {
             coords = try sampleSparseStructure(
                 cond: cond, neg: neg, params: request.sparseStructureParams, multiImage: multi,
+                silhouette: silhouette,
                 generator: &generator)
         }
         if let cap = request.maxVoxels, coords.shape[0] > cap {

@@ -20,6 +20,25 @@ public enum ImagePreprocess {
             throw LatticeError(.invalidFile, "\(source): the image is empty (0×0)")
         }
         let rgba = try withAlpha(image, mask: mask, source: source)  // 8-bit RGBA
+        let cropped = try crop(rgba, source: source)
+        let resized = ImageOps.resize(cropped, width: size, height: size, filter: .lanczos)
+        // (rgb/255 · a/255) · 255 truncated to uint8, then /255 as the conditioner reads it.
+        var pixels = [Float](repeating: 0, count: size * size * 3)
+        for y in 0..<size {
+            for x in 0..<size {
+                let a = Float(resized[x, y, 3]) / 255
+                for c in 0..<3 {
+                    let v = Float(resized[x, y, c]) / 255 * a
+                    pixels[(y * size + x) * 3 + c] = (v * 255).rounded(.towardZero) / 255
+                }
+            }
+        }
+        return RasterImage(width: size, height: size, channels: 3, pixels: pixels)
+    }
+
+    /// The object's crop of 8-bit RGBA `rgba`: the square of 1.2× the larger side of the bbox of
+    /// alpha > 0.8·255, centred on it (zero padding outside).
+    static func crop(_ rgba: PixelImage, source: String) throws -> PixelImage {
         // bbox of alpha > 0.8·255, as numpy argwhere min/max over (row, col).
         var minX = Int.max
         var minY = Int.max
@@ -50,19 +69,22 @@ public enum ImagePreprocess {
         guard cropped.width > 0, cropped.height > 0 else {
             throw LatticeError(.invalidArgument, "\(source): the object is a single pixel")
         }
-        let resized = ImageOps.resize(cropped, width: size, height: size, filter: .lanczos)
-        // (rgb/255 · a/255) · 255 truncated to uint8, then /255 as the conditioner reads it.
-        var pixels = [Float](repeating: 0, count: size * size * 3)
+        return cropped
+    }
+
+    /// The alpha (in [0, 1], `size`²) of the crop `prepare` takes: the object mask in the frame
+    /// of the conditioning image.
+    public static func alphaMask(
+        _ image: PixelImage, mask: PixelImage? = nil, size: Int, source: String
+    ) throws -> [Float] {
+        let rgba = try withAlpha(image, mask: mask, source: source)
+        let resized = ImageOps.resize(
+            try crop(rgba, source: source), width: size, height: size, filter: .lanczos)
+        var out = [Float](repeating: 0, count: size * size)
         for y in 0..<size {
-            for x in 0..<size {
-                let a = Float(resized[x, y, 3]) / 255
-                for c in 0..<3 {
-                    let v = Float(resized[x, y, c]) / 255 * a
-                    pixels[(y * size + x) * 3 + c] = (v * 255).rounded(.towardZero) / 255
-                }
-            }
+            for x in 0..<size { out[y * size + x] = Float(resized[x, y, 3]) / 255 }
         }
-        return RasterImage(width: size, height: size, channels: 3, pixels: pixels)
+        return out
     }
 
     /// An 8-bit RGBA copy of `image` with the alpha it (or `mask`) provides.

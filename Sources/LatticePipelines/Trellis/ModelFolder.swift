@@ -55,6 +55,8 @@ public struct TrellisPipelineConfig: Codable, Sendable {
     }
 
     public var models: [String: String]
+    /// Silhouette velocity compensation of the structure stage (`StructureGuidance`).
+    public var structureGuidance: StructureGuidanceConfig?
     public var sparseStructureSampler: Sampler
     public var slatSampler: Sampler
     public var slatNormalization: Normalization?
@@ -63,6 +65,7 @@ public struct TrellisPipelineConfig: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case models
+        case structureGuidance = "structure_guidance"
         case sparseStructureSampler = "sparse_structure_sampler"
         case slatSampler = "slat_sampler"
         case slatNormalization = "slat_normalization"

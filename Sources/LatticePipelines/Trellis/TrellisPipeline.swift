@@ -16,6 +16,8 @@ public enum PipelineEvent: Sendable {
     case finished(stage: String, seconds: Double)
     /// Something the user should know (e.g. a truncated prompt).
     case warning(String)
+    /// Something worth reporting that is not a problem (e.g. what a compensation achieved).
+    case note(String)
 }
 
 /// The staged TRELLIS pipeline over one model folder.
@@ -215,9 +217,13 @@ public final class TrellisPipeline: @unchecked Sendable {
 
     /// Samples the occupied voxels: SS flow from noise [B, 8, R, R, R], then the SS decoder;
     /// returns coords [N, 4] int32 (b, x, y, z) of logits > 0, in upstream's argwhere order.
+    /// With `silhouette` (the photo's object mask in the conditioning crop, pipeline.json
+    /// `structure_guidance.size`²), each step's velocity is compensated toward it
+    /// (`StructureGuidance`).
     public func sampleSparseStructure(
         cond: Tensor, neg: Tensor, params: TrellisPipelineConfig.SamplerParams = .init(),
-        multiImage: FlowEulerSampler.MultiImageMode? = nil, generator: inout RandomGenerator
+        multiImage: FlowEulerSampler.MultiImageMode? = nil, silhouette: [Float]? = nil,
+        generator: inout RandomGenerator
     ) throws -> Tensor {
         let flow = try stage("load", "sparse structure flow") {
             try TrellisModels.load(
@@ -226,20 +232,52 @@ public final class TrellisPipeline: @unchecked Sendable {
         let s = samplerSettings(folder.config.sparseStructureSampler, user: params)
         let r = flow.config.resolution
         let noise = Tensor.randn([1, flow.config.inChannels, r, r, r], generator: &generator)
-        let z = stage("sparse structure", "\(s.steps) steps at \(r)³") {
+        let decoder = try stage("load", "sparse structure decoder") {
+            try TrellisModels.load(
+                folder.checkpoint("sparse_structure_decoder"), as: SparseStructureDecoder.self)
+        }
+        var guidance: StructureGuidance?
+        if let silhouette {
+            guard let g = folder.config.structureGuidance else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "\(folder.root.appendingPathComponent("pipeline.json").path): silhouette "
+                        + "compensation needs the conditioning camera (structure_guidance: "
+                        + "{\"yaw\", \"pitch\", \"fov\"}), and this model folder has none")
+            }
+            guidance = StructureGuidance(
+                fit: try SilhouetteFit(
+                    target: silhouette, size: g.size, resolution: r << decoder.upsamplings,
+                    cameras: try g.cameras()),
+                decode: { decoder($0) }, config: g, sigmaMin: s.sampler.sigmaMin)
+        }
+        let z = stage(
+            "sparse structure",
+            "\(s.steps) steps at \(r)³" + (guidance == nil ? "" : ", silhouette-compensated")
+        ) {
             withNoGrad {
                 s.sampler.sample(
                     model: { x, t, c in flow(x, t: t, cond: c) }, noise: noise, cond: cond,
                     negCond: neg, steps: s.steps, rescaleT: s.rescaleT, guidance: s.guidance,
                     multiImage: multiImage,
+                    velocityCompensation: guidance.map { g in
+                        .init { x, t, v in g.compensate(x: x, t: t, v: v) }
+                    },
                     onStep: { [onEvent] step in
                         onEvent(.step(stage: "sparse structure", index: step.index, total: s.steps))
                     })
             }
         }  // [1, 8, R, R, R]
-        let decoder = try stage("load", "sparse structure decoder") {
-            try TrellisModels.load(
-                folder.checkpoint("sparse_structure_decoder"), as: SparseStructureDecoder.self)
+        if let guidance {
+            // The sampled structure's silhouette against the photo's, at its best grid camera.
+            let p = withNoGrad { decoder(z).sigmoid() }.contiguous().toFloats()
+            let best = guidance.fit.bestCamera(p)
+            onEvent(
+                .note(
+                    String(
+                        format:
+                            "silhouette compensation: %d steps; structure's silhouette IoU %.2f",
+                        guidance.log.count, best.iou)))
         }
         return stage("decode structure", "SS decoder") {
             let logits = withNoGrad { decoder(z) }  // [B, 1, 64, 64, 64]
