@@ -306,7 +306,7 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
         }
         self.encoder = encoder
         source = .bank(bank, occupancy: occupancy)
-        self.head = Self.makeHead(head, generator: &generator)
+        self.head = Self.makeHead(head, encoder: encoder.config, generator: &generator)
     }
 
     /// Pre-training on photos and targets rendered on demand.
@@ -316,11 +316,12 @@ public final class ImageEncoderOccupancyPretraining: TrainingObjective {
     ) {
         self.encoder = encoder
         source = .online(online)
-        self.head = Self.makeHead(head, generator: &generator)
+        self.head = Self.makeHead(head, encoder: encoder.config, generator: &generator)
     }
 
-    static func makeHead(_ kind: Head, generator: inout RandomGenerator) -> Module {
-        let config = EmbeddedDefault.imageEncoderConfig
+    static func makeHead(
+        _ kind: Head, encoder config: DinoVisionTransformer.Config, generator: inout RandomGenerator
+    ) -> Module {
         let r = targetResolution
         switch kind {
         case .linear:

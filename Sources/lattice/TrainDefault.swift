@@ -193,6 +193,12 @@ struct TrainDefault: ParsableCommand {
         @Flag(help: "Continue from the newest checkpoint in --out.")
         var resume = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Experiment: patch size in pixels (14 is the embedded default's; 7 gives 16×16 "
+                    + "tokens). The pipeline and the other stages use the default encoder."))
+        var patchSize: Int?
+
         func run() throws {
             try reportingErrors {
                 guard (photos == nil) != (onlineCount == nil) else {
@@ -200,7 +206,17 @@ struct TrainDefault: ParsableCommand {
                         .invalidArgument, "give one of --photos and --online-count")
                 }
                 var generator = RandomGenerator(seed: 71)
-                let encoder = try DinoVisionTransformer(EmbeddedDefault.imageEncoderConfig)
+                var config = EmbeddedDefault.imageEncoderConfig
+                if let patchSize {
+                    guard patchSize > 0, config.imgSize % patchSize == 0 else {
+                        throw LatticeError(
+                            .invalidArgument,
+                            "--patch-size \(patchSize): expected a divisor of the "
+                                + "\(config.imgSize)-pixel input")
+                    }
+                    config.patchSize = patchSize
+                }
+                let encoder = try DinoVisionTransformer(config)
                 EmbeddedDefault.initializeImageEncoder(encoder, generator: &generator)
                 let objective: ImageEncoderOccupancyPretraining
                 if let onlineCount {
