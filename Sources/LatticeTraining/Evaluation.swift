@@ -46,6 +46,8 @@ public struct EvaluationOptions: Sendable {
     public var surfaceSamples = 20_000
     /// Grey level of the background Gaussian renders and ground-truth views are composited on.
     public var background: Float = 0
+    /// Silhouette compensation of the structure stage (`GenerateRequest.structureGuidance`).
+    public var structureGuidance = false
 
     public init(modelFolder: URL, outputDirectory: URL) {
         self.modelFolder = modelFolder
@@ -542,6 +544,7 @@ public final class Evaluator {
         request.formats = [.glb]
         request.name = "generated"
         request.maxVoxels = options.maxVoxels
+        request.structureGuidance = options.structureGuidance
         if let steps = options.steps {
             request.sparseStructureParams.steps = steps
             request.slatParams.steps = steps

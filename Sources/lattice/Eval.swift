@@ -77,6 +77,12 @@ struct Eval: ParsableCommand {
     @Flag(help: "Skip the generation protocol.")
     var skipGeneration = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Generate with the structure stage's silhouette compensation (as `lattice generate "
+                + "--structure-guidance`)."))
+    var structureGuidance = false
+
     func validate() throws {
         guard (data == nil) != (procedural == nil) else {
             throw ValidationError("give exactly one of --data FOLDER and --procedural N")
@@ -111,6 +117,7 @@ struct Eval: ParsableCommand {
             options.steps = steps
             options.maxVoxels = maxVoxels
             options.background = background
+            options.structureGuidance = structureGuidance
             let evaluator = try Evaluator(options: options)
             let source: any SLatSampleSource
             if let data {
