@@ -156,6 +156,11 @@ import Testing
         }
         #expect(error?.message.contains("structure_guidance") == true)
         #expect(error?.message.contains("fov 0") == true)
+        let typo = Data(#"{"yaw": 0.6, "pitch": 0.3, "fov": 40, "inner_step": 3}"#.utf8)
+        let e1 = #expect(throws: LatticeError.self) {
+            try JSONDecoder().decode(TrellisPipelineConfig.StructureGuidanceConfig.self, from: typo)
+        }
+        #expect(e1?.message.contains("'inner_step'") == true)
         // A folder without the conditioning camera cannot compensate, and says where it looked.
         let root = try TrellisPipelineTests.tinyFolder()
         defer { try? FileManager.default.removeItem(at: root) }

@@ -33,7 +33,7 @@ extension TrellisPipelineConfig {
         public var trust: Double
         public var size: Int
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case yaw, pitch, fov, lr, trust, size
             case yawRange = "yaw_range"
             case pitchRange = "pitch_range"
@@ -60,7 +60,24 @@ extension TrellisPipelineConfig {
             self.size = size
         }
 
+        /// Any key, to name one this config does not know (a typo would otherwise be ignored).
+        struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
         public init(from decoder: Decoder) throws {
+            let known = CodingKeys.allCases.map(\.rawValue)
+            if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys
+                .map(\.stringValue).sorted().first(where: { !known.contains($0) })
+            {
+                throw LatticeError(
+                    .invalidConfig,
+                    "structure_guidance: unknown field '\(unknown)' (known: "
+                        + "\(known.sorted().joined(separator: ", ")))")
+            }
             let c = try decoder.container(keyedBy: CodingKeys.self)
             let d = StructureGuidanceConfig(
                 yaw: try c.decode(Double.self, forKey: .yaw),
