@@ -143,7 +143,7 @@ import Testing
         // One compensated step (10 Adam steps of lr 0.1 on v) must cut the loss it descends by a
         // clear margin (measured: 18%), not merely move it by noise.
         #expect(after < 0.9 * before, "Dice \(before) -> \(after)")
-        #expect(guidance.log.count == 1)
+        #expect(guidance.compensatedSteps == 1)
         // Above start_t the model's velocity passes through untouched.
         let late = guidance.compensate(x: x, t: 0.9, v: v)
         #expect(late.toFloats() == v.toFloats())

@@ -119,6 +119,12 @@ extension TrellisPipeline {
         if let prompt = request.prompt {
             (cond, neg) = try textCondition([prompt])
         } else {
+            guard !request.structureGuidance || request.images.count == 1 else {
+                throw LatticeError(
+                    .invalidArgument,
+                    "silhouette compensation takes one image (the camera of one conditioning "
+                        + "view is known); got \(request.images.count)")
+            }
             let size = conditionerImageSize()
             var prepared: [RasterImage] = []
             for (i, url) in request.images.enumerated() {
@@ -128,12 +134,6 @@ extension TrellisPipeline {
                 prepared.append(
                     try ImagePreprocess.prepare(image, mask: mask, size: size, source: url.path))
                 if request.structureGuidance {
-                    guard request.images.count == 1 else {
-                        throw LatticeError(
-                            .invalidArgument,
-                            "silhouette compensation takes one image (the camera of one "
-                                + "conditioning view is known); got \(request.images.count)")
-                    }
                     silhouette = try ImagePreprocess.alphaMask(
                         image, mask: mask,
                         size: folder.config.structureGuidance?.size ?? 64, source: url.path)

@@ -212,12 +212,10 @@ public struct SilhouetteFit: Sendable {
 
     /// Calls `body(cell, pixel, overlap)` for every pixel a cell's footprint covers.
     @inline(__always)
-    func forEachCover(
-        camera: Int, frame: Frame, cells: [Int], _ body: (Int, Int, Float) -> Void
-    ) {
+    func forEachCover(camera: Int, frame: Frame, _ body: (Int, Int, Float) -> Void) {
         let pr = projections[camera]
         let s = Float(size) / frame.side
-        for i in cells {
+        for i in pr.u.indices {
             let x0 = (pr.u[i] - pr.h[i] - frame.u0) * s
             let x1 = (pr.u[i] + pr.h[i] - frame.u0) * s
             let y0 = (pr.v[i] - pr.h[i] - frame.v0) * s
@@ -241,9 +239,7 @@ public struct SilhouetteFit: Sendable {
     /// The soft silhouette (alpha, size²) of occupancy `p` from `camera` in `frame`.
     public func render(_ p: [Float], camera: Int, frame: Frame) -> [Float] {
         var density = [Float](repeating: 0, count: size * size)
-        forEachCover(camera: camera, frame: frame, cells: Array(p.indices)) { i, pixel, a in
-            density[pixel] += p[i] * a
-        }
+        forEachCover(camera: camera, frame: frame) { i, pixel, a in density[pixel] += p[i] * a }
         return density.map { 1 - exp(-tau * $0) }
     }
 
@@ -294,7 +290,7 @@ public struct SilhouetteFit: Sendable {
             -(2 * target[i] * d - n) / (d * d) * tau * (1 - alpha[i])
         }
         var gradient = [Float](repeating: 0, count: p.count)
-        forEachCover(camera: camera, frame: frame, cells: Array(p.indices)) { i, pixel, a in
+        forEachCover(camera: camera, frame: frame) { i, pixel, a in
             gradient[i] += dDensity[pixel] * a
         }
         return (1 - (2 * sam + 1) / (sa + sm + 1), gradient)
@@ -308,9 +304,8 @@ public final class StructureGuidance: @unchecked Sendable {
     public let decode: (Tensor) -> Tensor
     public let config: TrellisPipelineConfig.StructureGuidanceConfig
     public let sigmaMin: Double
-    /// (t, camera, IoU, Dice before, Dice after) of each compensated step, for reports and tests.
-    public private(set) var log:
-        [(t: Double, camera: Int, iou: Float, before: Double, after: Double)] = []
+    /// Sampler steps compensated so far (for reports and tests).
+    public private(set) var compensatedSteps = 0
 
     public init(
         fit: SilhouetteFit, decode: @escaping (Tensor) -> Tensor,
@@ -336,20 +331,15 @@ public final class StructureGuidance: @unchecked Sendable {
         let a = Float(1 - sigmaMin)
         let b = Float(sigmaMin + (1 - sigmaMin) * t)
         let trust = Float(config.trust) / Float(n)
-        var camera: (camera: Int, iou: Float)?
-        var first: Double?
-        var last = Double.nan
+        var camera: Int?
         for step in 1...config.innerSteps {
             let x0 = Tensor((0..<n).map { a * xs[$0] - b * vOpt[$0] }, shape: shape)
                 .requiringGrad()
             let p = withGrad { decode(x0).sigmoid() }
             let pv = p.contiguous().toFloats()
-            if camera == nil { camera = fit.bestCamera(pv) }
-            guard let camera, let (loss, g) = fit.diceLoss(pv, camera: camera.camera) else {
-                break
-            }
-            if first == nil { first = loss }
-            last = loss
+            if camera == nil { camera = fit.bestCamera(pv).camera }
+            guard let camera, let (_, g) = fit.diceLoss(pv, camera: camera) else { break }
+            if step == 1 { compensatedSteps += 1 }
             withGrad { p.backward(Tensor(g, shape: p.shape)) }
             guard let gx = x0.grad?.contiguous().toFloats() else { break }
             let c1 = 1 - pow(beta1, Float(step))
@@ -361,9 +351,6 @@ public final class StructureGuidance: @unchecked Sendable {
                 s[i] = beta2 * s[i] + (1 - beta2) * grad * grad
                 vOpt[i] -= lr * (m[i] / c1) / ((s[i] / c2).squareRoot() + eps)
             }
-        }
-        if let camera, let first {
-            log.append((t, camera.camera, camera.iou, first, last))
         }
         return Tensor(vOpt, shape: shape)
     }

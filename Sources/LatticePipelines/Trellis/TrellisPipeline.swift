@@ -232,11 +232,16 @@ public final class TrellisPipeline: @unchecked Sendable {
         let s = samplerSettings(folder.config.sparseStructureSampler, user: params)
         let r = flow.config.resolution
         let noise = Tensor.randn([1, flow.config.inChannels, r, r, r], generator: &generator)
-        let decoder = try stage("load", "sparse structure decoder") {
-            try TrellisModels.load(
-                folder.checkpoint("sparse_structure_decoder"), as: SparseStructureDecoder.self)
+        func loadDecoder() throws -> SparseStructureDecoder {
+            try stage("load", "sparse structure decoder") {
+                try TrellisModels.load(
+                    folder.checkpoint("sparse_structure_decoder"), as: SparseStructureDecoder.self)
+            }
         }
+        // Without compensation the decoder is loaded after the flow's stage, as every model is
+        // loaded right before its stage; the compensation decodes during sampling.
         var guidance: StructureGuidance?
+        var early: SparseStructureDecoder?
         if let silhouette {
             guard let g = folder.config.structureGuidance else {
                 throw LatticeError(
@@ -245,6 +250,10 @@ public final class TrellisPipeline: @unchecked Sendable {
                         + "compensation needs the conditioning camera (structure_guidance: "
                         + "{\"yaw\", \"pitch\", \"fov\"}), and this model folder has none")
             }
+            let decoder = try loadDecoder()
+            // Gradients flow to the latent only: the weights' would be computed and discarded.
+            for (_, p) in decoder.namedParameters() { p.value.requiresGrad = false }
+            early = decoder
             guidance = StructureGuidance(
                 fit: try SilhouetteFit(
                     target: silhouette, size: g.size, resolution: r << decoder.upsamplings,
@@ -268,21 +277,22 @@ public final class TrellisPipeline: @unchecked Sendable {
                     })
             }
         }  // [1, 8, R, R, R]
+        let decoder = try early ?? loadDecoder()
+        let logits = stage("decode structure", "SS decoder") {
+            withNoGrad { decoder(z) }  // [B, 1, 64, 64, 64]
+        }
         if let guidance {
             // The sampled structure's silhouette against the photo's, at its best grid camera.
-            let p = withNoGrad { decoder(z).sigmoid() }.contiguous().toFloats()
+            let p = withNoGrad { logits.sigmoid() }.contiguous().toFloats()
             let best = guidance.fit.bestCamera(p)
             onEvent(
                 .note(
                     String(
                         format:
                             "silhouette compensation: %d steps; structure's silhouette IoU %.2f",
-                        guidance.log.count, best.iou)))
+                        guidance.compensatedSteps, best.iou)))
         }
-        return stage("decode structure", "SS decoder") {
-            let logits = withNoGrad { decoder(z) }  // [B, 1, 64, 64, 64]
-            return Self.occupiedCoords(logits)
-        }
+        return Self.occupiedCoords(logits)
     }
 
     /// Samples the structured latent on `coords` [N, 4]: SLat flow from noise feats [N, 8], then
