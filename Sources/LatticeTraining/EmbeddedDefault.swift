@@ -73,13 +73,21 @@ public enum EmbeddedDefault {
     public static func conditionCamera(seed: UInt64) throws -> (
         extrinsics: Matrix4, intrinsics: Matrix3
     ) {
+        let (yaw, pitch, fov) = conditionCameraParameters(seed: seed)
+        let radius = (3.0.squareRoot() / 2) / sin(fov / 2 * Double.pi / 180)
+        return try yawPitchRadiusFovToExtrinsicsIntrinsics(
+            yaw: yaw, pitch: pitch, radius: radius, fovDegrees: fov)
+    }
+
+    /// The yaw, pitch (radians) and fov (degrees) of `conditionCamera(seed:)`.
+    public static func conditionCameraParameters(seed: UInt64) -> (
+        yaw: Double, pitch: Double, fov: Double
+    ) {
         var rng = Uniform(seed: splitMix(seed ^ 0xC0DE))
         let yaw = frontYaw - 0.15 + 0.3 * Double(rng.next())
         let pitch = 0.15 + 0.3 * Double(rng.next())
         let fov = 30 + 20 * Double(rng.next())
-        let radius = (3.0.squareRoot() / 2) / sin(fov / 2 * Double.pi / 180)
-        return try yawPitchRadiusFovToExtrinsicsIntrinsics(
-            yaw: yaw, pitch: pitch, radius: radius, fovDegrees: fov)
+        return (yaw, pitch, fov)
     }
 
     /// A shaded RGBA photo (256², straight alpha) of `mesh` from `camera`.

@@ -50,7 +50,7 @@ extension EmbeddedDefault {
     /// a wrong run or config fails here, not at demo time) and written as float32 safetensors.
     public static func writeModelFolder(
         _ models: [PackagedModel], slatNormalization: (mean: [Float], std: [Float]),
-        samplerSteps: Int, cfgStrength: Double, to folder: URL
+        samplerSteps: Int, cfgStrength: Double, layeredDepth: URL? = nil, to folder: URL
     ) throws {
         let ckpts = folder.appendingPathComponent("ckpts")
         try FileManager.default.createDirectory(at: ckpts, withIntermediateDirectories: true)
@@ -77,9 +77,23 @@ extension EmbeddedDefault {
             {"name": "FlowEulerCfgSampler", "args": {"sigma_min": 1e-5},
             "params": {"steps": \(samplerSteps), "cfg_strength": \(cfgStrength), "rescale_t": 3.0}}
             """
+        // The layered-depth prior, written like the conditioner (a config and its weights).
+        var depthEntry = ""
+        if let layeredDepth {
+            let model = try LayeredDepthModel(layeredDepthConfig)
+            try model.load(
+                try SafetensorsFile(url: layeredDepth).tensors(), source: layeredDepth.path)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let stem = folder.appendingPathComponent("layered_depth")
+            try writeAtomically(
+                try encoder.encode(layeredDepthConfig), to: stem.appendingPathExtension("json"))
+            try Safetensors.write(model.stateDict(), to: stem.appendingPathExtension("safetensors"))
+            depthEntry = ", \"layered_depth\": \"layered_depth\""
+        }
         // The conditioning camera (`conditionCamera`'s centre and jitter), for --structure-guidance.
         let guidance = """
-            "structure_guidance": {"yaw": \(frontYaw), "pitch": 0.3, "fov": 40, "yaw_range": 0.15, "pitch_range": 0.15, "start_t": 0.95, "inner_steps": 10},
+            "structure_guidance": {"yaw": \(frontYaw), "pitch": 0.3, "fov": 40, "yaw_range": 0.15, "pitch_range": 0.15, "start_t": 0.95, "inner_steps": 10\(depthEntry)},
             """
         func list(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ", ") + "]" }
         let json = """

@@ -40,8 +40,12 @@ public struct ConditionPhotoBank: Sendable {
     public static func camera(item: Int, view: Int) throws -> (
         extrinsics: Matrix4, intrinsics: Matrix3
     ) {
-        try EmbeddedDefault.conditionCamera(
-            seed: UInt64(item) &* 0x9E37_79B9 &+ UInt64(view) &* 0x85EB_CA6B &+ 0xBA4C)
+        try EmbeddedDefault.conditionCamera(seed: cameraSeed(item: item, view: view))
+    }
+
+    /// The `EmbeddedDefault.conditionCamera` seed of view `view` of `item`.
+    public static func cameraSeed(item: Int, view: Int) -> UInt64 {
+        UInt64(item) &* 0x9E37_79B9 &+ UInt64(view) &* 0x85EB_CA6B &+ 0xBA4C
     }
 
     /// Renders the bank (the rasterizer uses every core); `progress` gets the photos done.

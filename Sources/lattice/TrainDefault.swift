@@ -15,7 +15,7 @@ struct TrainDefault: ParsableCommand {
         subcommands: [
             Photos.self, ImageEncoder.self, StructureFlow.self, SLatVAE.self, MeshDecoder.self,
             GaussianDecoder.self, SLatFlow.self,
-            Package.self, Examples.self, ScoreStructure.self,
+            Package.self, Examples.self, ScoreStructure.self, LayeredDepth.self,
         ])
 
     /// The newest weights export of `model` in a training run folder. The recipe's runs are

@@ -247,6 +247,8 @@ extension TrainDefault {
         @Option var slatFlow: String
         @Option(help: "A mesh-decoder run continuing the slat-vae run's decoder (optional).")
         var meshDecoder: String?
+        @Option(help: "A layered-depth run (train-default layered-depth) to ship as the prior.")
+        var layeredDepth: String?
         @Option(help: "Model folder to write (pipeline.json, ckpts/, image_encoder.*).")
         var out: String
         @Option var steps = 25
@@ -295,7 +297,9 @@ extension TrainDefault {
                 else { throw LatticeError(.io, "\(normURL.path): missing or not {mean, std}") }
                 try EmbeddedDefault.writeModelFolder(
                     models, slatNormalization: (mean.map(Float.init), std.map(Float.init)),
-                    samplerSteps: steps, cfgStrength: cfg, to: URL(fileURLWithPath: out))
+                    samplerSteps: steps, cfgStrength: cfg,
+                    layeredDepth: try layeredDepth.map { try w($0, "layered_depth") },
+                    to: URL(fileURLWithPath: out))
                 print("wrote \(out)")
             }
         }

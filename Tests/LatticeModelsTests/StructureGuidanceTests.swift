@@ -178,4 +178,109 @@ import Testing
         #expect(e2?.message.contains("pipeline.json") == true)
         #expect(e2?.message.contains("structure_guidance") == true)
     }
+
+    /// The tiny random folder with a random layered-depth prior and `structure_guidance` naming
+    /// it (used as `use`).
+    static func folderWithLayeredDepth(use: String) throws -> URL {
+        let root = try TrellisPipelineTests.tinyFolder()
+        var encoder = DinoVisionTransformer.Config()
+        encoder.imgSize = 28
+        encoder.patchSize = 14
+        encoder.embedDim = 32
+        encoder.depth = 1
+        encoder.numHeads = 2
+        encoder.numRegisterTokens = 0
+        encoder.initValues = nil
+        encoder.interpolateOffset = 0
+        let config = LayeredDepthConfig(
+            encoder: encoder, grid: 14, yaw: 0.6, pitch: 0.3, fov: 40, yawScale: 0.15,
+            pitchScale: 0.15, fovScale: 10)
+        let model = try LayeredDepthModel(config)
+        var g = RandomGenerator(seed: 4)
+        model.resetParameters(generator: &g)
+        // Random features, but a known output: a slab from 0.3 in front of the origin to 0.3
+        // behind it, so the lift is the mask's frustum cut by that slab.
+        model.output.weight.value = Tensor(zeros: model.output.weight.value.shape)
+        model.output.bias?.value = Tensor([-0.3, 0.3], shape: [2])
+        try JSONEncoder().encode(config).write(to: root.appendingPathComponent("depth.json"))
+        try Safetensors.write(
+            model.stateDict(), to: root.appendingPathComponent("depth.safetensors"))
+        let url = root.appendingPathComponent("pipeline.json")
+        var json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        var args = try #require(json["args"] as? [String: Any])
+        args["structure_guidance"] = [
+            "yaw": 0.6, "pitch": 0.3, "fov": 40, "camera_steps": 2, "inner_steps": 2,
+            "start_t": 0.9, "size": 16, "layered_depth": "depth", "layered_depth_use": use,
+        ]
+        json["args"] = args
+        try JSONSerialization.data(withJSONObject: json).write(to: url)
+        return root
+    }
+
+    /// A 64² RGBA photo: an opaque square with a shaded gradient.
+    static func squarePhoto() -> PixelImage {
+        var pixels = [Float](repeating: 0, count: 64 * 64 * 4)
+        for y in 16..<48 {
+            for x in 20..<44 {
+                let i = (y * 64 + x) * 4
+                pixels[i] = Float(x) / 64
+                pixels[i + 1] = Float(y) / 64
+                pixels[i + 2] = 0.5
+                pixels[i + 3] = 1
+            }
+        }
+        return PixelImage(RasterImage(width: 64, height: 64, channels: 4, pixels: pixels))
+    }
+
+    @Test func layeredDepthPriorDrivesTheStructureStage() throws {
+        // "structure": the structure is exactly the lifted surface (the flow does not run);
+        // "compensation": the flow runs and each late step pulls toward that surface (its note
+        // says so). The prior's maps are a constant slab, so the surface is the photo's square
+        // frustum cut by it; what is checked is the wiring, not the quality.
+        for use in ["structure", "compensation"] {
+            let root = try Self.folderWithLayeredDepth(use: use)
+            defer { try? FileManager.default.removeItem(at: root) }
+            var notes: [String] = []
+            let pipeline = TrellisPipeline(folder: try ModelFolder(root: root)) { event in
+                if case .note(let text) = event { notes.append(text) }
+            }
+            let photo = Self.squarePhoto()
+            let input = try ImagePreprocess.prepare(photo, size: 56, source: "square")
+            let (cond, neg) = try pipeline.imageCondition(ImagePreprocess.batch([input]))
+            let silhouette = try ImagePreprocess.alphaMask(photo, size: 16, source: "square")
+            var g = RandomGenerator(seed: 1)
+            let coords = try pipeline.sampleSparseStructure(
+                cond: cond, neg: neg, params: .init(steps: 3), silhouette: silhouette,
+                guidancePhoto: .init(image: photo, mask: nil, source: "square"), generator: &g)
+            let lifted = try pipeline.layeredDepthTarget(
+                stem: "depth", photo: .init(image: photo, mask: nil, source: "square"),
+                resolution: 16)
+            #expect(notes.contains { $0.hasPrefix("layered depth: camera") }, "\(use): \(notes)")
+            // Some cells, not all: a wiring that dropped the maps would give none.
+            let count = Int(lifted.reduce(0, +))
+            #expect(count > 0 && count < lifted.count, "\(use): \(count) lifted cells")
+            if use == "structure" {
+                let c = coords.toInts()
+                var cells = [Float](repeating: 0, count: 16 * 16 * 16)
+                for k in stride(from: 0, to: c.count, by: 4) {
+                    cells[(c[k + 1] * 16 + c[k + 2]) * 16 + c[k + 3]] = 1
+                }
+                #expect(cells == lifted)
+                #expect(!notes.contains { $0.contains("compensation") })
+            } else {
+                #expect(notes.contains { $0.hasPrefix("layered-depth compensation") }, "\(notes)")
+            }
+        }
+    }
+
+    @Test func unknownLayeredDepthUseIsNamed() throws {
+        let bad = Data(
+            #"{"yaw": 0.6, "pitch": 0.3, "fov": 40, "layered_depth": "d", "layered_depth_use": "both"}"#
+                .utf8)
+        let error = #expect(throws: LatticeError.self) {
+            try JSONDecoder().decode(TrellisPipelineConfig.StructureGuidanceConfig.self, from: bad)
+        }
+        #expect(error?.message.contains("'both'") == true)
+    }
 }

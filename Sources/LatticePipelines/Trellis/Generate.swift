@@ -116,6 +116,7 @@ extension TrellisPipeline {
         let cond: Tensor
         let neg: Tensor
         var silhouette: [Float]?
+        var guidancePhoto: GuidancePhoto?
         if let prompt = request.prompt {
             (cond, neg) = try textCondition([prompt])
         } else {
@@ -137,6 +138,7 @@ extension TrellisPipeline {
                     silhouette = try ImagePreprocess.alphaMask(
                         image, mask: mask,
                         size: folder.config.structureGuidance?.size ?? 64, source: url.path)
+                    guidancePhoto = GuidancePhoto(image: image, mask: mask, source: url.path)
                 }
             }
             (cond, neg) = try imageCondition(ImagePreprocess.batch(prepared))
@@ -159,7 +161,7 @@ extension TrellisPipeline {
         } else {
             coords = try sampleSparseStructure(
                 cond: cond, neg: neg, params: request.sparseStructureParams, multiImage: multi,
-                silhouette: silhouette,
+                silhouette: silhouette, guidancePhoto: guidancePhoto,
                 generator: &generator)
         }
         if let cap = request.maxVoxels, coords.shape[0] > cap {

@@ -57,19 +57,51 @@ public enum ImagePreprocess {
                 .invalidArgument,
                 "\(source): no pixel has alpha above 0.8 (204/255); the object mask is empty")
         }
+        let box = cropBox(minX: minX, maxX: maxX, minY: minY, maxY: maxY)
+        let cropped = ImageOps.crop(rgba, x0: box.x0, y0: box.y0, x1: box.x1, y1: box.y1)
+        guard cropped.width > 0, cropped.height > 0 else {
+            throw LatticeError(.invalidArgument, "\(source): the object is a single pixel")
+        }
+        return cropped
+    }
+
+    /// The crop box (pixel edges, x1/y1 exclusive) of an object whose alpha > 0.8 pixels span
+    /// columns minX...maxX and rows minY...maxY: the square of 1.2× the larger side, centred.
+    public static func cropBox(minX: Int, maxX: Int, minY: Int, maxY: Int) -> (
+        x0: Int, y0: Int, x1: Int, y1: Int
+    ) {
         let cx = Double(minX + maxX) / 2
         let cy = Double(minY + maxY) / 2
         let side = Int(Double(max(maxX - minX, maxY - minY)) * 1.2)
         let half = Double(side / 2)
         // PIL's crop rounds the float box with Python's round (half to even).
         func pyRound(_ v: Double) -> Int { Int(v.rounded(.toNearestOrEven)) }
-        let cropped = ImageOps.crop(
-            rgba, x0: pyRound(cx - half), y0: pyRound(cy - half), x1: pyRound(cx + half),
-            y1: pyRound(cy + half))
-        guard cropped.width > 0, cropped.height > 0 else {
-            throw LatticeError(.invalidArgument, "\(source): the object is a single pixel")
+        return (pyRound(cx - half), pyRound(cy - half), pyRound(cx + half), pyRound(cy + half))
+    }
+
+    /// The conditioning crop of `image` (alpha, or `mask`) in normalised image coordinates
+    /// (u = x / width, v = y / height, as the intrinsics give them).
+    public static func cropFrame(_ image: PixelImage, mask: PixelImage? = nil, source: String)
+        throws -> (u0: Double, v0: Double, width: Double, height: Double)
+    {
+        let rgba = try withAlpha(image, mask: mask, source: source)
+        var (minX, minY, maxX, maxY) = (Int.max, Int.max, -1, -1)
+        for y in 0..<rgba.height {
+            for x in 0..<rgba.width where Double(rgba[x, y, 3]) > 0.8 * 255 {
+                (minX, maxX) = (min(minX, x), max(maxX, x))
+                (minY, maxY) = (min(minY, y), max(maxY, y))
+            }
         }
-        return cropped
+        guard maxX >= 0 else {
+            throw LatticeError(
+                .invalidArgument,
+                "\(source): no pixel has alpha above 0.8 (204/255); the object mask is empty")
+        }
+        let b = cropBox(minX: minX, maxX: maxX, minY: minY, maxY: maxY)
+        let (w, h) = (Double(rgba.width), Double(rgba.height))
+        return (
+            Double(b.x0) / w, Double(b.y0) / h, Double(b.x1 - b.x0) / w, Double(b.y1 - b.y0) / h
+        )
     }
 
     /// The alpha (in [0, 1], `size`²) of the crop `prepare` takes: the object mask in the frame

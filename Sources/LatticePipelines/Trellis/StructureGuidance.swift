@@ -32,9 +32,23 @@ extension TrellisPipelineConfig {
         public var lr: Double
         public var trust: Double
         public var size: Int
+        /// The layered-depth prior (`<stem>.json` / `.safetensors` in the model folder): when
+        /// set, the compensation's loss is the Dice against its lifted surface (ReconViaGen's
+        /// `ss_refine deltav` target) instead of the silhouette's.
+        public var layeredDepth: String?
+        /// How the layered-depth prior is used.
+        public enum LayeredDepthUse: String, Codable, Sendable {
+            /// As the target of the velocity compensation (the flow still samples).
+            case compensation
+            /// Its lifted surface is the structure (the structure flow does not run).
+            case structure
+        }
+        public var layeredDepthUse: LayeredDepthUse = .compensation
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case yaw, pitch, fov, lr, trust, size
+            case layeredDepth = "layered_depth"
+            case layeredDepthUse = "layered_depth_use"
             case yawRange = "yaw_range"
             case pitchRange = "pitch_range"
             case cameraSteps = "camera_steps"
@@ -92,6 +106,16 @@ extension TrellisPipelineConfig {
             lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
             trust = try c.decodeIfPresent(Double.self, forKey: .trust) ?? d.trust
             size = try c.decodeIfPresent(Int.self, forKey: .size) ?? d.size
+            layeredDepth = try c.decodeIfPresent(String.self, forKey: .layeredDepth)
+            if let use = try c.decodeIfPresent(String.self, forKey: .layeredDepthUse) {
+                guard let value = LayeredDepthUse(rawValue: use) else {
+                    throw LatticeError(
+                        .invalidConfig,
+                        "structure_guidance: layered_depth_use '\(use)' (expected compensation "
+                            + "or structure)")
+                }
+                layeredDepthUse = value
+            }
             guard fov > 0, fov < 180, cameraSteps >= 1, innerSteps >= 0, size >= 8,
                 (0...1).contains(startT), lr >= 0, trust >= 0
             else {
@@ -300,6 +324,9 @@ public struct SilhouetteFit: Sendable {
 /// The compensation itself: `compensate` replaces the model's velocity at times t ≤ `startT`.
 public final class StructureGuidance: @unchecked Sendable {
     public let fit: SilhouetteFit
+    /// A target occupancy (0/1 per cell of the decoded grid): when set, the loss is the 3D Dice
+    /// against it (ReconViaGen's `ss_refine`), not the silhouette's.
+    public let target: [Float]?
     /// Latent [1, C, r, r, r] -> occupancy logits [1, 1, R, R, R] (the SS decoder), differentiable.
     public let decode: (Tensor) -> Tensor
     public let config: TrellisPipelineConfig.StructureGuidanceConfig
@@ -308,10 +335,11 @@ public final class StructureGuidance: @unchecked Sendable {
     public private(set) var compensatedSteps = 0
 
     public init(
-        fit: SilhouetteFit, decode: @escaping (Tensor) -> Tensor,
+        fit: SilhouetteFit, target: [Float]? = nil, decode: @escaping (Tensor) -> Tensor,
         config: TrellisPipelineConfig.StructureGuidanceConfig, sigmaMin: Double
     ) {
         self.fit = fit
+        self.target = target
         self.decode = decode
         self.config = config
         self.sigmaMin = sigmaMin
@@ -337,8 +365,14 @@ public final class StructureGuidance: @unchecked Sendable {
                 .requiringGrad()
             let p = withGrad { decode(x0).sigmoid() }
             let pv = p.contiguous().toFloats()
-            if camera == nil { camera = fit.bestCamera(pv).camera }
-            guard let camera, let (_, g) = fit.diceLoss(pv, camera: camera) else { break }
+            let g: [Float]
+            if let target {
+                g = Self.occupancyDice(pv, target: target).gradient
+            } else {
+                if camera == nil { camera = fit.bestCamera(pv).camera }
+                guard let camera, let (_, sg) = fit.diceLoss(pv, camera: camera) else { break }
+                g = sg
+            }
             if step == 1 { compensatedSteps += 1 }
             withGrad { p.backward(Tensor(g, shape: p.shape)) }
             guard let gx = x0.grad?.contiguous().toFloats() else { break }
@@ -353,5 +387,28 @@ public final class StructureGuidance: @unchecked Sendable {
             }
         }
         return Tensor(vOpt, shape: shape)
+    }
+}
+
+extension StructureGuidance {
+    /// Dice loss 1 − (2Σp·t + 1)/(Σp + Σt + 1) of occupancy `p` against `target` (sums in
+    /// float64), and its gradient with respect to `p`.
+    public static func occupancyDice(_ p: [Float], target: [Float]) -> (
+        loss: Double, gradient: [Float]
+    ) {
+        precondition(p.count == target.count, "occupancy Dice: \(p.count) cells vs \(target.count)")
+        var sp = 0.0
+        var spt = 0.0
+        var st = 0.0
+        for i in p.indices {
+            sp += Double(p[i])
+            spt += Double(p[i] * target[i])
+            st += Double(target[i])
+        }
+        let n = 2 * spt + 1
+        let d = sp + st + 1
+        // dL/dp_i = −(2 t_i d − n) / d².
+        let gradient = p.indices.map { Float(-(2 * Double(target[$0]) * d - n) / (d * d)) }
+        return (1 - n / d, gradient)
     }
 }

@@ -3,6 +3,8 @@
 // and the structured-latent stage, each a step loop that reports progress. Models are loaded from
 // the model folder right before their stage and released after it.
 import Foundation
+import LatticeGeometry
+import LatticeIO
 import LatticeModels
 import LatticeRender
 
@@ -45,8 +47,8 @@ public final class TrellisPipeline: @unchecked Sendable {
     // MARK: Conditioning
 
     /// ImageNet normalisation DINOv2 was trained with.
-    static let imageMean: [Float] = [0.485, 0.456, 0.406]
-    static let imageStd: [Float] = [0.229, 0.224, 0.225]
+    public static let imageMean: [Float] = [0.485, 0.456, 0.406]
+    public static let imageStd: [Float] = [0.229, 0.224, 0.225]
 
     /// Where the image conditioner's weights are looked for: a `{"name","args"}` checkpoint pair
     /// when `image_cond_model` is a path in the folder, else `<name>.safetensors` (torch-hub or
@@ -223,7 +225,7 @@ public final class TrellisPipeline: @unchecked Sendable {
     public func sampleSparseStructure(
         cond: Tensor, neg: Tensor, params: TrellisPipelineConfig.SamplerParams = .init(),
         multiImage: FlowEulerSampler.MultiImageMode? = nil, silhouette: [Float]? = nil,
-        generator: inout RandomGenerator
+        guidancePhoto: GuidancePhoto? = nil, generator: inout RandomGenerator
     ) throws -> Tensor {
         let flow = try stage("load", "sparse structure flow") {
             try TrellisModels.load(
@@ -254,15 +256,32 @@ public final class TrellisPipeline: @unchecked Sendable {
             // Gradients flow to the latent only: the weights' would be computed and discarded.
             for (_, p) in decoder.namedParameters() { p.value.requiresGrad = false }
             early = decoder
+            var target: [Float]?
+            if let stem = g.layeredDepth {
+                guard let guidancePhoto else {
+                    throw LatticeError(
+                        .invalidArgument,
+                        "layered-depth compensation needs the conditioning photo itself")
+                }
+                let cells = try layeredDepthTarget(
+                    stem: stem, photo: guidancePhoto, resolution: r << decoder.upsamplings)
+                if g.layeredDepthUse == .structure {
+                    let side = r << decoder.upsamplings
+                    return Self.occupiedCoords(
+                        Tensor(cells.map { $0 > 0.5 ? 1 : -1 }, shape: [1, 1, side, side, side]))
+                }
+                target = cells
+            }
             guidance = StructureGuidance(
                 fit: try SilhouetteFit(
                     target: silhouette, size: g.size, resolution: r << decoder.upsamplings,
                     cameras: try g.cameras()),
-                decode: { decoder($0) }, config: g, sigmaMin: s.sampler.sigmaMin)
+                target: target, decode: { decoder($0) }, config: g, sigmaMin: s.sampler.sigmaMin)
         }
+        let kind = guidance?.target != nil ? "layered-depth" : "silhouette"
         let z = stage(
             "sparse structure",
-            "\(s.steps) steps at \(r)³" + (guidance == nil ? "" : ", silhouette-compensated")
+            "\(s.steps) steps at \(r)³" + (guidance == nil ? "" : ", \(kind)-compensated")
         ) {
             withNoGrad {
                 s.sampler.sample(
@@ -285,14 +304,62 @@ public final class TrellisPipeline: @unchecked Sendable {
             // The sampled structure's silhouette against the photo's, at its best grid camera.
             let p = withNoGrad { logits.sigmoid() }.contiguous().toFloats()
             let best = guidance.fit.bestCamera(p)
+            var note = String(
+                format: "%@ compensation: %d steps; structure's silhouette IoU %.2f", kind,
+                guidance.compensatedSteps, best.iou)
+            if let target = guidance.target {
+                let dice = StructureGuidance.occupancyDice(
+                    p.map { $0 > 0.5 ? 1 : 0 }, target: target)
+                note += String(format: ", Dice with the lifted surface %.2f", 1 - dice.loss)
+            }
+            onEvent(.note(note))
+        }
+        return Self.occupiedCoords(logits)
+    }
+
+    /// The conditioning photo as given (the layered-depth prior needs its crop and mask).
+    public struct GuidancePhoto {
+        public var image: PixelImage
+        public var mask: PixelImage?
+        public var source: String
+        public init(image: PixelImage, mask: PixelImage?, source: String) {
+            (self.image, self.mask, self.source) = (image, mask, source)
+        }
+    }
+
+    /// The surface cells (`resolution`³, 0/1) of the layered-depth prior `<stem>` for `photo`:
+    /// its depth maps lifted with the camera it predicts.
+    public func layeredDepthTarget(stem: String, photo: GuidancePhoto, resolution: Int) throws
+        -> [Float]
+    {
+        let model = try stage("load", "layered depth prior") {
+            try LayeredDepthModel.load(folder: folder.root, stem: stem)
+        }
+        return try stage("layered depth", "front and back depth of the conditioning crop") {
+            let c = model.config
+            let input = try ImagePreprocess.prepare(
+                photo.image, mask: photo.mask, size: c.encoder.imgSize, source: photo.source)
+            let p = try model.predict(ImagePreprocess.batch([input]))
+            let crop = try ImagePreprocess.cropFrame(
+                photo.image, mask: photo.mask, source: photo.source)
+            let mask = try ImagePreprocess.alphaMask(
+                photo.image, mask: photo.mask, size: c.grid, source: photo.source)
+            let radius = (3.0.squareRoot() / 2) / sin(p.fov / 2 * Double.pi / 180)
+            let camera = try yawPitchRadiusFovToExtrinsicsIntrinsics(
+                yaw: p.yaw, pitch: p.pitch, radius: radius, fovDegrees: p.fov)
+            let frame = LayeredDepthLift.Crop(
+                u0: crop.u0, v0: crop.v0, width: crop.width, height: crop.height)
+            let target = LayeredDepthLift.surface(
+                front: p.front, back: p.back, mask: mask, grid: c.grid, crop: frame,
+                camera: camera, resolution: resolution)
             onEvent(
                 .note(
                     String(
-                        format:
-                            "silhouette compensation: %d steps; structure's silhouette IoU %.2f",
-                        guidance.compensatedSteps, best.iou)))
+                        format: "layered depth: camera yaw %.2f, pitch %.2f, fov %.0f°; %d "
+                            + "surface cells", p.yaw, p.pitch, p.fov,
+                        Int(target.reduce(0, +)))))
+            return target
         }
-        return Self.occupiedCoords(logits)
     }
 
     /// Samples the structured latent on `coords` [N, 4]: SLat flow from noise feats [N, 8], then

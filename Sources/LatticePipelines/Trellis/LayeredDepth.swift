@@ -1,0 +1,287 @@
+// A one-photo reconstruction prior for the sparse-structure stage. ReconViaGen pulls TRELLIS's
+// structure toward a reconstruction (its `ss_refine deltav`: a Dice loss between σ(SS
+// decoder(x̂0)) and the occupancy of VGGT's point cloud, spec B.2.5). With one photo the
+// reconstruction here is a layered depth map: for each pixel of the conditioning crop, the camera
+// depth where its ray enters the object (front) and where it last leaves it (back), predicted by a
+// small ViT. Depth is predicted in the photo's own frame, pixel by pixel, which a small network
+// learns far faster than a shape in the canonical grid (the image encoder's 16³ occupancy head
+// reached IoU 0.4); the camera (yaw, pitch, fov offsets from the nominal conditioning view) comes
+// from its class token. `LayeredDepthLift` turns the maps into the cells of the structure grid the
+// object's surface passes through.
+import Foundation
+import LatticeGeometry
+import LatticeModels
+import LatticeNN
+import LatticeTensor
+
+/// `<folder>/<name>.json` of a layered-depth model.
+public struct LayeredDepthConfig: Codable, Sendable {
+    /// The ViT (DINOv2 architecture) that reads the conditioning image.
+    public var encoder: DinoVisionTransformer.Config
+    /// Depth maps are `grid`² over the crop: half the encoder's input side.
+    public var grid: Int
+    /// The nominal camera (radians, radians, degrees) and the scale of each predicted offset.
+    public var yaw: Double
+    public var pitch: Double
+    public var fov: Double
+    public var yawScale: Double
+    public var pitchScale: Double
+    public var fovScale: Double
+
+    enum CodingKeys: String, CodingKey {
+        case encoder, grid, yaw, pitch, fov
+        case yawScale = "yaw_scale"
+        case pitchScale = "pitch_scale"
+        case fovScale = "fov_scale"
+    }
+
+    public init(
+        encoder: DinoVisionTransformer.Config, grid: Int, yaw: Double, pitch: Double, fov: Double,
+        yawScale: Double, pitchScale: Double, fovScale: Double
+    ) {
+        self.encoder = encoder
+        self.grid = grid
+        self.yaw = yaw
+        self.pitch = pitch
+        self.fov = fov
+        self.yawScale = yawScale
+        self.pitchScale = pitchScale
+        self.fovScale = fovScale
+    }
+
+    /// Checks the fields against each other; `source` names the file in the error.
+    public func validate(source: String) throws {
+        guard encoder.imgSize % 2 == 0, grid == encoder.imgSize / 2, fov > 0, fov < 180 else {
+            throw LatticeError(
+                .invalidConfig,
+                "\(source): layered depth expects grid = half the encoder's \(encoder.imgSize)-px "
+                    + "input and fov in (0, 180); got grid \(grid), fov \(fov)")
+        }
+    }
+}
+
+/// The layered-depth network. The ViT's normalised tokens (as `TrellisPipeline.conditionTokens`
+/// gives them) carry what is where and how deep the hidden side goes; a small convolutional
+/// branch on the photo itself (stride 2, to the `grid`² of the maps) carries the local shading
+/// that front depth follows. The tokens, projected to 32 channels and upsampled bilinearly, and
+/// the photo branch are fused by three 3×3 convolutions into (front, back). The class token gives
+/// the camera offsets. (A per-token MLP emitting each patch's 7×7 pixels learnt blocky, nearly
+/// constant maps: depth L1 0.10 after 1000 steps.) Keys: `encoder.*`, `head.tokens`,
+/// `head.image.0`, `head.image.1`, `head.fuse.0`, `head.fuse.1`, `head.out`, `camera`.
+public final class LayeredDepthModel: Module, @unchecked Sendable {
+    public let config: LayeredDepthConfig
+    public let encoder: DinoVisionTransformer
+    public let tokenProjection: Conv2d
+    public let image0: Conv2d
+    public let image1: Conv2d
+    public let fuse0: Conv2d
+    public let fuse1: Conv2d
+    public let output: Conv2d
+    public let cameraHead: Linear
+
+    public init(_ config: LayeredDepthConfig) throws {
+        try config.validate(source: "layered depth config")
+        self.config = config
+        encoder = try DinoVisionTransformer(config.encoder)
+        let dim = config.encoder.embedDim
+        let c = 32
+        tokenProjection = Conv2d(inChannels: dim, outChannels: c, kernelSize: 1)
+        image0 = Conv2d(inChannels: 3, outChannels: c, kernelSize: 3, stride: 2, padding: 1)
+        image1 = Conv2d(inChannels: c, outChannels: c, kernelSize: 3, padding: 1)
+        fuse0 = Conv2d(inChannels: 2 * c, outChannels: c, kernelSize: 3, padding: 1)
+        fuse1 = Conv2d(inChannels: c, outChannels: c, kernelSize: 3, padding: 1)
+        output = Conv2d(inChannels: c, outChannels: 2, kernelSize: 3, padding: 1)
+        cameraHead = Linear(dim, 3)
+        super.init()
+        register("encoder", encoder)
+        register("head.tokens", tokenProjection)
+        register("head.image.0", image0)
+        register("head.image.1", image1)
+        register("head.fuse.0", fuse0)
+        register("head.fuse.1", fuse1)
+        register("head.out", output)
+        register("camera", cameraHead)
+    }
+
+    /// Photos [B, 3, S, S] in [0, 1] -> depth [B, 2, G, G] (front, back: camera depth minus the
+    /// camera's distance to the origin, in world units) and camera offsets [B, 3].
+    public func callAsFunction(_ photos: Tensor) throws -> (depth: Tensor, camera: Tensor) {
+        let mean = Tensor(TrellisPipeline.imageMean, shape: [1, 3, 1, 1])
+        let std = Tensor(TrellisPipeline.imageStd, shape: [1, 3, 1, 1])
+        let x = (photos - mean) / std
+        let h = try encoder.forwardFeatures(x).xPrenorm
+        let tokens = layerNorm(h, weight: nil, bias: nil, eps: 1e-5)  // [B, 1 + P, C]
+        let b = photos.shape[0]
+        let n = config.encoder.imgSize / config.encoder.patchSize
+        let g = config.grid
+        let grid = tokens.slice(1, 1).contiguous().reshape([b, n, n, -1]).permute([0, 3, 1, 2])
+            .contiguous()  // [B, C, n, n]
+        let fromTokens = interpolate(
+            tokenProjection(grid), size: [g, g], mode: .bilinear)  // [B, 32, G, G]
+        let fromImage = image1(image0(x).gelu()).gelu()  // [B, 32, G, G]
+        let fused = fuse1(fuse0(Tensor.cat([fromTokens, fromImage], axis: 1)).gelu()).gelu()
+        let cls = tokens.slice(1, 0, 1).contiguous().reshape([b, -1])
+        return (output(fused), cameraHead(cls))
+    }
+
+    /// One photo's prediction.
+    public struct Prediction: Sendable {
+        /// grid² each, row-major over the crop (row 0 at the top).
+        public var front: [Float]
+        public var back: [Float]
+        public var yaw: Double
+        public var pitch: Double
+        public var fov: Double
+    }
+
+    /// The prediction for one conditioning image [1, 3, S, S] (no gradients, eval mode).
+    public func predict(_ photo: Tensor) throws -> Prediction {
+        train(false)
+        let (depth, camera) = try withNoGrad { try self(photo) }
+        let d = depth.contiguous().toFloats()
+        let c = camera.contiguous().toFloats()
+        let g2 = config.grid * config.grid
+        return Prediction(
+            front: Array(d[0..<g2]), back: Array(d[g2..<2 * g2]),
+            yaw: config.yaw + config.yawScale * Double(c[0]),
+            pitch: config.pitch + config.pitchScale * Double(c[1]),
+            fov: config.fov + config.fovScale * Double(c[2]))
+    }
+
+    /// Loads `<folder>/<stem>.json` and `.safetensors`.
+    public static func load(folder: URL, stem: String) throws -> LayeredDepthModel {
+        let json = folder.appendingPathComponent(stem + ".json")
+        let config: LayeredDepthConfig
+        do {
+            config = try JSONDecoder().decode(LayeredDepthConfig.self, from: Data(contentsOf: json))
+        } catch let error as LatticeError {
+            throw error
+        } catch {
+            throw LatticeError(
+                .invalidConfig, "\(json.path): not a layered depth config (\(error))")
+        }
+        try config.validate(source: json.path)
+        let model = try LayeredDepthModel(config)
+        let weights = folder.appendingPathComponent(stem + ".safetensors")
+        try model.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
+        model.train(false)
+        return model
+    }
+}
+
+/// Lifts a layered depth map into the cells of an R³ structure grid ([-0.5, 0.5]³, x, y, z with
+/// z fastest) that the object's surface passes through.
+public enum LayeredDepthLift {
+    /// The conditioning crop in normalised image coordinates.
+    public struct Crop: Sendable, Equatable {
+        public var u0: Double
+        public var v0: Double
+        public var width: Double
+        public var height: Double
+        public init(u0: Double, v0: Double, width: Double, height: Double) {
+            (self.u0, self.v0, self.width, self.height) = (u0, v0, width, height)
+        }
+    }
+
+    /// Samples the depth maps at world points: per point its camera depth minus the camera's
+    /// distance to the origin, and the front and back depth of its pixel (bilinear over the
+    /// masked neighbours); nil where the pixel is outside the mask (bilinear ≤ 0.5).
+    static func sample(
+        _ points: [SIMD3<Float>], front: [Float], back: [Float], mask: [Float], grid g: Int,
+        crop: Crop, camera: (extrinsics: Matrix4, intrinsics: Matrix3)
+    ) -> [(depth: Float, front: Float, back: Float)?] {
+        let e = camera.extrinsics
+        let k = camera.intrinsics
+        let radius = (e[3] * e[3] + e[7] * e[7] + e[11] * e[11]).squareRoot()
+        return points.map { w in
+            let cx = e[0] * w.x + e[1] * w.y + e[2] * w.z + e[3]
+            let cy = e[4] * w.x + e[5] * w.y + e[6] * w.z + e[7]
+            let cz = e[8] * w.x + e[9] * w.y + e[10] * w.z + e[11]
+            guard cz > 1e-3 else { return nil }
+            let u = Double(k[0] * cx / cz + k[2])
+            let v = Double(k[4] * cy / cz + k[5])
+            // Continuous pixel coordinates with centres at integers.
+            let px = (u - crop.u0) / crop.width * Double(g) - 0.5
+            let py = (v - crop.v0) / crop.height * Double(g) - 0.5
+            guard px > -1, py > -1, px < Double(g), py < Double(g) else { return nil }
+            let x0 = Int(px.rounded(.down))
+            let y0 = Int(py.rounded(.down))
+            let fx = Float(px - Double(x0))
+            let fy = Float(py - Double(y0))
+            var m: Float = 0
+            var wsum: Float = 0
+            var fsum: Float = 0
+            var bsum: Float = 0
+            for dy in 0...1 {
+                for dx in 0...1 {
+                    let (xx, yy) = (x0 + dx, y0 + dy)
+                    guard xx >= 0, yy >= 0, xx < g, yy < g else { continue }
+                    let p = yy * g + xx
+                    let wgt = (dx == 0 ? 1 - fx : fx) * (dy == 0 ? 1 - fy : fy)
+                    m += wgt * mask[p]
+                    if mask[p] > 0.5 {
+                        wsum += wgt
+                        fsum += wgt * front[p]
+                        bsum += wgt * back[p]
+                    }
+                }
+            }
+            guard m > 0.5, wsum > 0 else { return nil }
+            return (cz - radius, fsum / wsum, bsum / wsum)
+        }
+    }
+
+    /// A point is inside when its pixel is in the mask and its depth lies between the pixel's
+    /// front and back.
+    @inline(__always)
+    static func inside(_ s: (depth: Float, front: Float, back: Float)?) -> Bool {
+        guard let s else { return false }
+        return s.depth >= s.front && s.depth <= max(s.back, s.front)
+    }
+
+    /// The cells of the R³ grid ([-0.5, 0.5]³) the lifted surface passes through: each point of
+    /// a (R·s + 1)³ lattice is tested with `inside`, and a cell is on the surface when its
+    /// (s + 1)³ lattice points disagree. `front`, `back` and `mask` are grid² over `crop`; depths
+    /// are camera z minus the camera's distance to the origin. (Re-centring and re-scaling the
+    /// lifted solid's box as the training shapes are normalised scored lower: held-out voxel F
+    /// 0.647 against 0.698, because the hidden side's extent is the least certain part.)
+    public static func surface(
+        front: [Float], back: [Float], mask: [Float], grid: Int, crop: Crop,
+        camera: (extrinsics: Matrix4, intrinsics: Matrix3), resolution r: Int,
+        subdivisions s: Int = 2
+    ) -> [Float] {
+        let n = r * s + 1
+        var points: [SIMD3<Float>] = []
+        points.reserveCapacity(n * n * n)
+        for i in 0..<n {
+            for j in 0..<n {
+                for l in 0..<n {
+                    points.append(SIMD3(Float(i), Float(j), Float(l)) / Float(r * s) - 0.5)
+                }
+            }
+        }
+        let inside = sample(
+            points, front: front, back: back, mask: mask, grid: grid, crop: crop, camera: camera
+        ).map { Self.inside($0) }
+        var out = [Float](repeating: 0, count: r * r * r)
+        for x in 0..<r {
+            for y in 0..<r {
+                for z in 0..<r {
+                    var any = false
+                    var all = true
+                    for a in 0...s {
+                        for b in 0...s {
+                            for c in 0...s {
+                                let v = inside[((x * s + a) * n + y * s + b) * n + z * s + c]
+                                any = any || v
+                                all = all && v
+                            }
+                        }
+                    }
+                    if any && !all { out[(x * r + y) * r + z] = 1 }
+                }
+            }
+        }
+        return out
+    }
+}

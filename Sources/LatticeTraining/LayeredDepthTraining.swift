@@ -1,0 +1,317 @@
+// Training the layered-depth prior (`LayeredDepthModel`, LatticePipelines) of the embedded
+// default: on the photo bank's conditioning images, with targets computed from each shape's mesh
+// and its view's camera: per pixel of the conditioning crop, the camera depth of the first and
+// last surface its ray meets, and the camera's yaw, pitch and fov.
+import Foundation
+import LatticeGeometry
+import LatticeIO
+import LatticeModels
+import LatticeNN
+import LatticePipelines
+import LatticeTensor
+
+/// Layered depth maps of a mesh over a conditioning crop.
+public enum LayeredDepthTarget {
+    public struct Maps: Sendable {
+        /// grid² each, row-major; depths are camera z minus the camera's distance to the origin,
+        /// 0 where `mask` is 0.
+        public var front: [Float]
+        public var back: [Float]
+        /// 1 where the pixel centre's ray meets the mesh.
+        public var mask: [Float]
+    }
+
+    /// The conditioning crop a photo of `mesh` from `camera` at `photoResolution`² gets, from its
+    /// projected vertices (a pixel counts as the object's when its centre is 0.4 px inside their
+    /// bounding box, which is what the alpha > 0.8 rule gives to within a pixel).
+    public static func crop(
+        _ mesh: TriangleMesh, camera: (extrinsics: Matrix4, intrinsics: Matrix3),
+        photoResolution: Int
+    ) -> LayeredDepthLift.Crop {
+        let e = camera.extrinsics
+        let k = camera.intrinsics
+        let w = Double(photoResolution)
+        var (u0, u1, v0, v1) = (
+            Double.infinity, -Double.infinity, Double.infinity, -Double.infinity
+        )
+        for p in mesh.vertices {
+            let cx = e[0] * p.x + e[1] * p.y + e[2] * p.z + e[3]
+            let cy = e[4] * p.x + e[5] * p.y + e[6] * p.z + e[7]
+            let cz = e[8] * p.x + e[9] * p.y + e[10] * p.z + e[11]
+            let u = Double(k[0] * cx / cz + k[2])
+            let v = Double(k[4] * cy / cz + k[5])
+            (u0, u1, v0, v1) = (min(u0, u), max(u1, u), min(v0, v), max(v1, v))
+        }
+        // A pixel is alpha > 0.8 when most of it is covered: its centre at least `inset` inside.
+        let inset = 0.4
+        let box = ImagePreprocess.cropBox(
+            minX: Int((u0 * w - 0.5 + inset).rounded(.up)),
+            maxX: Int((u1 * w - 0.5 - inset).rounded(.down)),
+            minY: Int((v0 * w - 0.5 + inset).rounded(.up)),
+            maxY: Int((v1 * w - 0.5 - inset).rounded(.down)))
+        return .init(
+            u0: Double(box.x0) / w, v0: Double(box.y0) / w, width: Double(box.x1 - box.x0) / w,
+            height: Double(box.y1 - box.y0) / w)
+    }
+
+    /// Rasterizes `mesh` (both faces) at the centres of `grid`² pixels over `crop`, keeping the
+    /// nearest and farthest perspective-correct depth per pixel.
+    public static func maps(
+        _ mesh: TriangleMesh, camera: (extrinsics: Matrix4, intrinsics: Matrix3),
+        crop: LayeredDepthLift.Crop, grid g: Int
+    ) -> Maps {
+        let e = camera.extrinsics
+        let k = camera.intrinsics
+        let radius = (e[3] * e[3] + e[7] * e[7] + e[11] * e[11]).squareRoot()
+        // Vertices in crop pixels (x, y) and camera depth.
+        let projected = mesh.vertices.map { p -> SIMD3<Float> in
+            let cx = e[0] * p.x + e[1] * p.y + e[2] * p.z + e[3]
+            let cy = e[4] * p.x + e[5] * p.y + e[6] * p.z + e[7]
+            let cz = max(e[8] * p.x + e[9] * p.y + e[10] * p.z + e[11], 1e-3)
+            let u = Double(k[0] * cx / cz + k[2])
+            let v = Double(k[4] * cy / cz + k[5])
+            return SIMD3(
+                Float((u - crop.u0) / crop.width * Double(g)),
+                Float((v - crop.v0) / crop.height * Double(g)), cz)
+        }
+        var near = [Float](repeating: .infinity, count: g * g)
+        var far = [Float](repeating: -.infinity, count: g * g)
+        for f in mesh.faces {
+            let a = projected[Int(f.x)]
+            let b = projected[Int(f.y)]
+            let c = projected[Int(f.z)]
+            let area = (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x)
+            guard abs(area) > 1e-12 else { continue }
+            let x0 = max(0, Int((min(a.x, b.x, c.x) - 0.5).rounded(.up)))
+            let x1 = min(g - 1, Int((max(a.x, b.x, c.x) - 0.5).rounded(.down)))
+            let y0 = max(0, Int((min(a.y, b.y, c.y) - 0.5).rounded(.up)))
+            let y1 = min(g - 1, Int((max(a.y, b.y, c.y) - 0.5).rounded(.down)))
+            guard x0 <= x1, y0 <= y1 else { continue }
+            for py in y0...y1 {
+                let y = Float(py) + 0.5
+                for px in x0...x1 {
+                    let x = Float(px) + 0.5
+                    let w0 = ((b.x - x) * (c.y - y) - (b.y - y) * (c.x - x)) / area
+                    let w1 = ((c.x - x) * (a.y - y) - (c.y - y) * (a.x - x)) / area
+                    let w2 = 1 - w0 - w1
+                    guard w0 >= -1e-6, w1 >= -1e-6, w2 >= -1e-6 else { continue }
+                    let z = 1 / (w0 / a.z + w1 / b.z + w2 / c.z)
+                    let i = py * g + px
+                    near[i] = min(near[i], z)
+                    far[i] = max(far[i], z)
+                }
+            }
+        }
+        var maps = Maps(
+            front: [Float](repeating: 0, count: g * g), back: [Float](repeating: 0, count: g * g),
+            mask: [Float](repeating: 0, count: g * g))
+        for i in 0..<(g * g) where near[i].isFinite {
+            maps.front[i] = near[i] - radius
+            maps.back[i] = far[i] - radius
+            maps.mask[i] = 1
+        }
+        return maps
+    }
+}
+
+extension EmbeddedDefault {
+    /// The embedded default's layered-depth prior: the image encoder's ViT (its weights are the
+    /// starting point) and 56² depth maps (7×7 pixels a token) around the conditioning camera.
+    public static var layeredDepthConfig: LayeredDepthConfig {
+        LayeredDepthConfig(
+            encoder: imageEncoderConfig, grid: 56, yaw: frontYaw, pitch: 0.3, fov: 40,
+            yawScale: 0.15, pitchScale: 0.15, fovScale: 10)
+    }
+}
+
+/// Trains a `LayeredDepthModel` on the photo bank: L1 of the front and back depth over the pixels
+/// the shape covers, plus 0.1 × the MSE of the camera offsets (each scaled to about [-1, 1]).
+/// Model: `layered_depth`.
+public final class LayeredDepthPretraining: TrainingObjective {
+    public let model: LayeredDepthModel
+    public let bank: ConditionPhotoBank
+    /// Render size of the bank's photos (their crops come from it).
+    public let photoResolution: Int
+    public weak var trainer: Trainer?
+
+    public var models: [(name: String, module: Module)] { [("layered_depth", model)] }
+    public var datasetCount: Int { bank.count }
+
+    public init(model: LayeredDepthModel, bank: ConditionPhotoBank, photoResolution: Int = 192) {
+        self.model = model
+        self.bank = bank
+        self.photoResolution = photoResolution
+    }
+
+    /// Targets of view `view` of shape `item`: its maps and camera offsets.
+    public func target(item: Int, view: Int) throws -> (
+        maps: LayeredDepthTarget.Maps, camera: [Float]
+    ) {
+        let mesh = EmbeddedDefault.shapes.shape(item).mesh
+        let camera = try ConditionPhotoBank.camera(item: item, view: view)
+        let c = model.config
+        let crop = LayeredDepthTarget.crop(mesh, camera: camera, photoResolution: photoResolution)
+        let maps = LayeredDepthTarget.maps(mesh, camera: camera, crop: crop, grid: c.grid)
+        let p = EmbeddedDefault.conditionCameraParameters(
+            seed: ConditionPhotoBank.cameraSeed(item: item, view: view))
+        return (
+            maps,
+            [
+                Float((p.yaw - c.yaw) / c.yawScale), Float((p.pitch - c.pitch) / c.pitchScale),
+                Float((p.fov - c.fov) / c.fovScale),
+            ]
+        )
+    }
+
+    public func losses(items: [Int], generator: inout RandomGenerator) throws -> [String: Tensor] {
+        let step = trainer?.step ?? 0
+        let views = items.map { bank.view(item: $0, step: step, salt: 3) }
+        let photos = bank.batch(items, views: views)
+        let g2 = model.config.grid * model.config.grid
+        var depth = [Float](repeating: 0, count: items.count * 2 * g2)
+        var mask = depth
+        var camera = [Float](repeating: 0, count: items.count * 3)
+        for (b, item) in items.enumerated() {
+            let t = try target(item: item, view: views[b])
+            let base = b * 2 * g2
+            depth.replaceSubrange(base..<base + g2, with: t.maps.front)
+            depth.replaceSubrange(base + g2..<base + 2 * g2, with: t.maps.back)
+            mask.replaceSubrange(base..<base + g2, with: t.maps.mask)
+            mask.replaceSubrange(base + g2..<base + 2 * g2, with: t.maps.mask)
+            camera.replaceSubrange(b * 3..<b * 3 + 3, with: t.camera)
+        }
+        let g = model.config.grid
+        let m = Tensor(mask, shape: [items.count, 2, g, g])
+        let (predDepth, predCamera) = try model(photos)
+        let covered = max(mask.reduce(0, +), 1)
+        let l1 = ((predDepth - Tensor(depth, shape: m.shape)).abs() * m).sum() * (1 / covered)
+        let cam = Loss.mse(predCamera, Tensor(camera, shape: [items.count, 3]))
+        return ["loss": l1 + 0.1 * cam, "depth_l1": l1, "camera_mse": cam]
+    }
+}
+
+extension EmbeddedDefault {
+    /// How well a layered-depth prior's lifted surface matches the truth on held-out shapes.
+    public struct LayeredDepthScore: Sendable {
+        /// Mean |error| of front and back depth over the true mask (world units).
+        public var depthL1: Double
+        /// |error| of the predicted yaw and pitch (radians) and fov (degrees).
+        public var yawError: Double
+        public var pitchError: Double
+        public var fovError: Double
+        /// Voxel F (one-cell tolerance) of the lifted surface with the predicted
+        /// camera, with the true camera, and of the true depth maps lifted with the true camera
+        /// (the lift alone).
+        public var fScore: Double
+        public var fScoreTrueCamera: Double
+        public var fScoreTrueDepth: Double
+    }
+
+    /// Scores `model` on photos (view 0, rendered at 192²) of `items`.
+    /// With `dump`, writes `<dump>/depth_<item>.png` per shape: the conditioning image, then the
+    /// true and predicted front depth, then the true and predicted back depth (near is bright,
+    /// ±0.6 around the origin's depth; black outside the mask).
+    public static func scoreLayeredDepth(
+        _ model: LayeredDepthModel, items: [Int], dump: URL? = nil,
+        progress: (Int) -> Void = { _ in }
+    ) throws -> [LayeredDepthScore] {
+        let data = ProceduralVoxelDataset(
+            shapes: shapes, count: (items.max() ?? 0) + 1, resolution: resolution)
+        var out: [LayeredDepthScore] = []
+        let g = model.config.grid
+        for (n, item) in items.enumerated() {
+            let mesh = shapes.shape(item).mesh
+            let camera = try ConditionPhotoBank.camera(item: item, view: 0)
+            let truthParams = conditionCameraParameters(
+                seed: ConditionPhotoBank.cameraSeed(item: item, view: 0))
+            let photo = PixelImage(try self.photo(mesh, camera: camera, size: 192))
+            let crop = try ImagePreprocess.cropFrame(photo, source: "shape \(item)")
+            let frame = LayeredDepthLift.Crop(
+                u0: crop.u0, v0: crop.v0, width: crop.width, height: crop.height)
+            let input = try ImagePreprocess.prepare(
+                photo, size: imageSize, source: "shape \(item)")
+            let mask = try ImagePreprocess.alphaMask(photo, size: g, source: "shape \(item)")
+            let p = try model.predict(ImagePreprocess.batch([input]))
+            let truth = LayeredDepthTarget.maps(mesh, camera: camera, crop: frame, grid: g)
+            var err = 0.0
+            var count = 0.0
+            for i in truth.mask.indices where truth.mask[i] > 0 {
+                let ef = abs(Double(p.front[i] - truth.front[i]))
+                let eb = abs(Double(p.back[i] - truth.back[i]))
+                err += (ef + eb) / 2
+                count += 1
+            }
+            if let dump {
+                try writeDepthComparison(
+                    input: input, maps: [truth.front, p.front, truth.back, p.back],
+                    mask: truth.mask, grid: g,
+                    to: dump.appendingPathComponent("depth_\(item).png"))
+            }
+            let trueVoxels = try data.coords(item)
+            func voxelF(
+                front: [Float], back: [Float], mask: [Float], yaw: Double, pitch: Double,
+                fov: Double
+            ) throws -> Double {
+                let radius = (3.0.squareRoot() / 2) / sin(fov / 2 * Double.pi / 180)
+                let cam = try yawPitchRadiusFovToExtrinsicsIntrinsics(
+                    yaw: yaw, pitch: pitch, radius: radius, fovDegrees: fov)
+                let cells = LayeredDepthLift.surface(
+                    front: front, back: back, mask: mask, grid: g, crop: frame, camera: cam,
+                    resolution: resolution)
+                let r = resolution
+                var voxels: [SIMD3<Int32>] = []
+                for i in cells.indices where cells[i] > 0.5 {
+                    let x = Int32(i / (r * r))
+                    let y = Int32(i / r % r)
+                    voxels.append(SIMD3(x, y, Int32(i % r)))
+                }
+                return structureScore(sampled: voxels, truth: trueVoxels).fScore
+            }
+            out.append(
+                LayeredDepthScore(
+                    depthL1: err / max(count, 1), yawError: abs(p.yaw - truthParams.yaw),
+                    pitchError: abs(p.pitch - truthParams.pitch),
+                    fovError: abs(p.fov - truthParams.fov),
+                    fScore: try voxelF(
+                        front: p.front, back: p.back, mask: mask, yaw: p.yaw, pitch: p.pitch,
+                        fov: p.fov),
+                    fScoreTrueCamera: try voxelF(
+                        front: p.front, back: p.back, mask: mask, yaw: truthParams.yaw,
+                        pitch: truthParams.pitch, fov: truthParams.fov),
+                    fScoreTrueDepth: try voxelF(
+                        front: truth.front, back: truth.back, mask: truth.mask,
+                        yaw: truthParams.yaw, pitch: truthParams.pitch, fov: truthParams.fov),
+                ))
+            progress(n + 1)
+        }
+        return out
+    }
+}
+
+extension EmbeddedDefault {
+    /// The conditioning image and depth maps side by side (each at the image's size, nearest).
+    static func writeDepthComparison(
+        input: RasterImage, maps: [[Float]], mask: [Float], grid g: Int, to url: URL
+    ) throws {
+        let s = input.width
+        let gap = 4
+        let w = s * (maps.count + 1) + gap * maps.count
+        var out = [Float](repeating: 1, count: w * s * 3)
+        for y in 0..<s {
+            for x in 0..<s {
+                for c in 0..<3 {
+                    out[(y * w + x) * 3 + c] = input.pixels[(y * s + x) * input.channels + c]
+                }
+                let p = (y * g / s) * g + x * g / s
+                for (k, map) in maps.enumerated() {
+                    let v: Float = mask[p] > 0 ? min(max(0.5 - map[p] / 1.2, 0), 1) : 0
+                    let x0 = (k + 1) * (s + gap) + x
+                    for c in 0..<3 { out[(y * w + x0) * 3 + c] = v }
+                }
+            }
+        }
+        try FileManager.default.createDirectory(
+            at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try writePNG(RasterImage(width: w, height: s, channels: 3, pixels: out), to: url)
+    }
+}
