@@ -133,7 +133,7 @@ extension EmbeddedDefault {
         outputDirectory: URL, only: [String] = [],
         formats: Set<ExportFormat> = [.glb, .ply, .video],
         seed: UInt64 = 1, model: URL? = nil, oracleStructure: Bool = false,
-        structureGuidance: Bool = false,
+        structureGuidance: Bool? = nil,
         onEvent: @escaping (String, PipelineEvent) -> Void = { _, _ in }
     ) throws -> [DemoScore] {
         let root = try model ?? modelFolder()

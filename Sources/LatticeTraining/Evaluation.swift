@@ -46,8 +46,9 @@ public struct EvaluationOptions: Sendable {
     public var surfaceSamples = 20_000
     /// Grey level of the background Gaussian renders and ground-truth views are composited on.
     public var background: Float = 0
-    /// Silhouette compensation of the structure stage (`GenerateRequest.structureGuidance`).
-    public var structureGuidance = false
+    /// Guidance of the structure stage (`GenerateRequest.structureGuidance`; nil: as the model
+    /// folder's pipeline.json says).
+    public var structureGuidance: Bool?
 
     public init(modelFolder: URL, outputDirectory: URL) {
         self.modelFolder = modelFolder

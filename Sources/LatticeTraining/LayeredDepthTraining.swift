@@ -125,7 +125,7 @@ extension EmbeddedDefault {
 }
 
 /// Trains a `LayeredDepthModel` on the photo bank: L1 of the front and back depth over the pixels
-/// the shape covers, plus 0.1 × the MSE of the camera offsets (each scaled to about [-1, 1]).
+/// the shape covers (plus, optionally, L1 of their neighbour differences), plus 0.1 × the MSE of the camera offsets (each scaled to about [-1, 1]).
 /// Model: `layered_depth`.
 public final class LayeredDepthPretraining: TrainingObjective {
     public let model: LayeredDepthModel
@@ -137,10 +137,19 @@ public final class LayeredDepthPretraining: TrainingObjective {
     public var models: [(name: String, module: Module)] { [("layered_depth", model)] }
     public var datasetCount: Int { bank.count }
 
-    public init(model: LayeredDepthModel, bank: ConditionPhotoBank, photoResolution: Int = 192) {
+    /// Weight of the depth-gradient term: L1 between neighbouring pixels' predicted and true
+    /// depth differences (both pixels covered). It penalises maps that are right on average but
+    /// flattened, which plain L1 allows.
+    public let gradientWeight: Float
+
+    public init(
+        model: LayeredDepthModel, bank: ConditionPhotoBank, photoResolution: Int = 192,
+        gradientWeight: Float = 0
+    ) {
         self.model = model
         self.bank = bank
         self.photoResolution = photoResolution
+        self.gradientWeight = gradientWeight
     }
 
     /// Targets of view `view` of shape `item`: its maps and camera offsets.
@@ -184,9 +193,27 @@ public final class LayeredDepthPretraining: TrainingObjective {
         let m = Tensor(mask, shape: [items.count, 2, g, g])
         let (predDepth, predCamera) = try model(photos)
         let covered = max(mask.reduce(0, +), 1)
-        let l1 = ((predDepth - Tensor(depth, shape: m.shape)).abs() * m).sum() * (1 / covered)
+        let d = predDepth - Tensor(depth, shape: m.shape)
+        let l1 = (d.abs() * m).sum() * (1 / covered)
         let cam = Loss.mse(predCamera, Tensor(camera, shape: [items.count, 3]))
-        return ["loss": l1 + 0.1 * cam, "depth_l1": l1, "camera_mse": cam]
+        var terms: [String: Tensor] = [:]
+        var loss = l1 + 0.1 * cam
+        if gradientWeight > 0 {
+            // Differences of the error between neighbours = predicted minus true gradients.
+            let gx = d.slice(3, 1) - d.slice(3, 0, g - 1)
+            let mx = m.slice(3, 1) * m.slice(3, 0, g - 1)
+            let gy = d.slice(2, 1) - d.slice(2, 0, g - 1)
+            let my = m.slice(2, 1) * m.slice(2, 0, g - 1)
+            let grad =
+                (gx.abs() * mx).sum() * (1 / max(mx.sum().item, 1))
+                + (gy.abs() * my).sum() * (1 / max(my.sum().item, 1))
+            terms["gradient_l1"] = grad
+            loss = loss + gradientWeight * grad
+        }
+        terms["loss"] = loss
+        terms["depth_l1"] = l1
+        terms["camera_mse"] = cam
+        return terms
     }
 }
 

@@ -32,10 +32,14 @@ struct Demo: ParsableCommand {
     var oracleStructure = false
 
     @Flag(
+        inversion: .prefixedNo,
         help: ArgumentHelp(
-            "Compensate the structure flow's velocity toward each photo's silhouette "
-                + "(ReconViaGen-style; the embedded default's conditioning camera)."))
-    var structureGuidance = false
+            "Guide the structure stage by each photo (ReconViaGen-style): toward the "
+                + "layered-depth prior's lifted surface when the model folder has one "
+                + "(pipeline.json structure_guidance.layered_depth), else toward the silhouette."
+                + " Default: as the model folder's pipeline.json says (structure_guidance.enabled)."
+        ))
+    var structureGuidance: Bool?
 
     func run() throws {
         let outURL = URL(fileURLWithPath: out)

@@ -78,10 +78,13 @@ struct Eval: ParsableCommand {
     var skipGeneration = false
 
     @Flag(
+        inversion: .prefixedNo,
         help: ArgumentHelp(
-            "Generate with the structure stage's silhouette compensation (as `lattice generate "
-                + "--structure-guidance`)."))
-    var structureGuidance = false
+            "Generate with the structure stage's guidance (as `lattice generate "
+                + "--structure-guidance`)."
+                + " Default: as the model folder's pipeline.json says (structure_guidance.enabled)."
+        ))
+    var structureGuidance: Bool?
 
     func validate() throws {
         guard (data == nil) != (procedural == nil) else {

@@ -38,11 +38,16 @@ struct Generate: ParsableCommand {
     var model: String
 
     @Flag(
+        inversion: .prefixedNo,
         help: ArgumentHelp(
-            "Compensate the structure flow's velocity toward the photo's silhouette "
-                + "(ReconViaGen-style; one image, and a model folder whose pipeline.json gives "
-                + "its conditioning camera as structure_guidance {yaw, pitch, fov})."))
-    var structureGuidance = false
+            "Guide the structure stage by the photo (ReconViaGen-style; one image, and a model "
+                + "folder whose pipeline.json gives its conditioning camera as "
+                + "structure_guidance {yaw, pitch, fov}): toward the layered-depth prior's lifted "
+                + "surface when structure_guidance names one (layered_depth), else toward the "
+                + "photo's silhouette."
+                + " Default: as the model folder's pipeline.json says (structure_guidance.enabled)."
+        ))
+    var structureGuidance: Bool?
 
     @Option(help: "Random seed.")
     var seed: UInt64 = 42

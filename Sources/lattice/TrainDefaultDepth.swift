@@ -30,6 +30,9 @@ extension TrainDefault {
         @Option(help: "Learning rate (AdamW).")
         var lr: Float = 5e-4
 
+        @Option(help: "Weight of the depth-gradient L1 term (0: plain depth L1).")
+        var gradientWeight: Float = 0
+
         @Option(help: "Held-out shapes to score.")
         var heldOut = 24
 
@@ -80,7 +83,8 @@ extension TrainDefault {
                     return
                 }
                 let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos))
-                let objective = LayeredDepthPretraining(model: model, bank: bank)
+                let objective = LayeredDepthPretraining(
+                    model: model, bank: bank, gradientWeight: gradientWeight)
                 var options = TrainerOptions(maxSteps: steps)
                 options.batchSize = batch
                 options.learningRate = lr

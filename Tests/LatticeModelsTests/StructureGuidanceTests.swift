@@ -180,8 +180,8 @@ import Testing
     }
 
     /// The tiny random folder with a random layered-depth prior and `structure_guidance` naming
-    /// it (used as `use`).
-    static func folderWithLayeredDepth(use: String) throws -> URL {
+    /// it (used as `use`, on by default when `enabled`). Its maps are a constant slab.
+    static func folderWithLayeredDepth(use: String, enabled: Bool = false) throws -> URL {
         let root = try TrellisPipelineTests.tinyFolder()
         var encoder = DinoVisionTransformer.Config()
         encoder.imgSize = 28
@@ -212,6 +212,7 @@ import Testing
         args["structure_guidance"] = [
             "yaw": 0.6, "pitch": 0.3, "fov": 40, "camera_steps": 2, "inner_steps": 2,
             "start_t": 0.9, "size": 16, "layered_depth": "depth", "layered_depth_use": use,
+            "enabled": enabled,
         ]
         json["args"] = args
         try JSONSerialization.data(withJSONObject: json).write(to: url)
@@ -282,5 +283,35 @@ import Testing
             try JSONDecoder().decode(TrellisPipelineConfig.StructureGuidanceConfig.self, from: bad)
         }
         #expect(error?.message.contains("'both'") == true)
+    }
+
+    @Test func enabledGuidanceIsTheDefaultForOneImage() throws {
+        // pipeline.json `enabled`: a request that does not say runs the guidance (its note
+        // appears), one that says no does not, and two images skip it with a note instead of
+        // failing (the guidance needs one photo's camera).
+        let root = try Self.folderWithLayeredDepth(use: "structure", enabled: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let image = root.appendingPathComponent("square.png")
+        try PNG.write(Self.squarePhoto(), to: image)
+        func notes(_ guidance: Bool?, images: Int) throws -> [String] {
+            var notes: [String] = []
+            let pipeline = TrellisPipeline(folder: try ModelFolder(root: root)) { event in
+                if case .note(let text) = event { notes.append(text) }
+            }
+            var request = GenerateRequest(
+                modelFolder: root, outputDirectory: root.appendingPathComponent("out"))
+            request.images = Array(repeating: image, count: images)
+            request.structureGuidance = guidance
+            request.formats = [.ply]
+            request.sparseStructureParams.steps = 2
+            request.slatParams.steps = 2
+            _ = try pipeline.generate(request)
+            return notes
+        }
+        #expect(try notes(nil, images: 1).contains { $0.hasPrefix("layered depth: camera") })
+        #expect(try !notes(false, images: 1).contains { $0.hasPrefix("layered depth") })
+        let two = try notes(nil, images: 2)
+        #expect(two.contains { $0.contains("skipped") }, "\(two)")
+        #expect(!two.contains { $0.hasPrefix("layered depth") })
     }
 }

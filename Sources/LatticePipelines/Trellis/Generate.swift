@@ -45,9 +45,12 @@ public struct GenerateRequest: Sendable {
     /// Asset variants (upstream `run_variant`): keep this mesh's voxel structure and regenerate
     /// only its structured latent (appearance and detail) from the image(s) or prompt.
     public var variantOf: URL?
-    /// Silhouette compensation of the structure stage (`StructureGuidance`; one image, and a
-    /// model folder whose pipeline.json gives its conditioning camera in `structure_guidance`).
-    public var structureGuidance = false
+    /// Guidance of the structure stage by the photo (`StructureGuidance`: toward the photo's
+    /// silhouette, or toward the layered-depth prior's lifted surface when pipeline.json's
+    /// `structure_guidance` names one; one image, and a model folder whose pipeline.json gives
+    /// its conditioning camera in `structure_guidance`). nil: as `structure_guidance.enabled`
+    /// says (off when the folder has none), and skipped with a note for several images.
+    public var structureGuidance: Bool?
 
     public init(modelFolder: URL, outputDirectory: URL) {
         self.modelFolder = modelFolder
@@ -120,10 +123,20 @@ extension TrellisPipeline {
         if let prompt = request.prompt {
             (cond, neg) = try textCondition([prompt])
         } else {
-            guard !request.structureGuidance || request.images.count == 1 else {
+            var guided = request.structureGuidance ?? false
+            if request.structureGuidance == nil, folder.config.structureGuidance?.enabled == true {
+                guided = request.images.count == 1
+                if !guided {
+                    onEvent(
+                        .note(
+                            "structure guidance (on in pipeline.json) skipped: it takes one "
+                                + "image, got \(request.images.count)"))
+                }
+            }
+            guard !guided || request.images.count == 1 else {
                 throw LatticeError(
                     .invalidArgument,
-                    "silhouette compensation takes one image (the camera of one conditioning "
+                    "structure guidance takes one image (the camera of one conditioning "
                         + "view is known); got \(request.images.count)")
             }
             let size = conditionerImageSize()
@@ -134,7 +147,7 @@ extension TrellisPipeline {
                 let mask = try maskURL.map { try readPixelImage(at: $0) }
                 prepared.append(
                     try ImagePreprocess.prepare(image, mask: mask, size: size, source: url.path))
-                if request.structureGuidance {
+                if guided {
                     silhouette = try ImagePreprocess.alphaMask(
                         image, mask: mask,
                         size: folder.config.structureGuidance?.size ?? 64, source: url.path)

@@ -44,11 +44,14 @@ extension TrellisPipelineConfig {
             case structure
         }
         public var layeredDepthUse: LayeredDepthUse = .compensation
+        /// Whether generation from one image uses the guidance unless told otherwise.
+        public var enabled = false
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case yaw, pitch, fov, lr, trust, size
             case layeredDepth = "layered_depth"
             case layeredDepthUse = "layered_depth_use"
+            case enabled
             case yawRange = "yaw_range"
             case pitchRange = "pitch_range"
             case cameraSteps = "camera_steps"
@@ -107,6 +110,7 @@ extension TrellisPipelineConfig {
             trust = try c.decodeIfPresent(Double.self, forKey: .trust) ?? d.trust
             size = try c.decodeIfPresent(Int.self, forKey: .size) ?? d.size
             layeredDepth = try c.decodeIfPresent(String.self, forKey: .layeredDepth)
+            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? false
             if let use = try c.decodeIfPresent(String.self, forKey: .layeredDepthUse) {
                 guard let value = LayeredDepthUse(rawValue: use) else {
                     throw LatticeError(
