@@ -250,6 +250,10 @@ public enum LayeredDepthLift {
         camera: (extrinsics: Matrix4, intrinsics: Matrix3), resolution r: Int,
         subdivisions s: Int = 2
     ) -> [Float] {
+        precondition(
+            front.count == grid * grid && back.count == grid * grid && mask.count == grid * grid,
+            "LayeredDepthLift: maps of \(front.count), \(back.count) and \(mask.count) values for "
+                + "a \(grid)² grid")
         let n = r * s + 1
         var points: [SIMD3<Float>] = []
         points.reserveCapacity(n * n * n)

@@ -328,7 +328,9 @@ public final class TrellisPipeline: @unchecked Sendable {
     }
 
     /// The surface cells (`resolution`³, 0/1) of the layered-depth prior `<stem>` for `photo`:
-    /// its depth maps lifted with the camera it predicts.
+    /// its depth maps lifted with the camera it predicts. The photo is taken to be framed as the
+    /// prior's training photos are (the unit cube's bounding sphere filling the view, the object
+    /// at the centre): the crop's place in the photo fixes the lifted shape's size and position.
     public func layeredDepthTarget(stem: String, photo: GuidancePhoto, resolution: Int) throws
         -> [Float]
     {
