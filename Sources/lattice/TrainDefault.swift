@@ -18,6 +18,26 @@ struct TrainDefault: ParsableCommand {
             Package.self, Examples.self, ScoreStructure.self, LayeredDepth.self,
         ])
 
+    /// The schedule of the supervised pre-training stages (image encoder, layered depth): AdamW
+    /// with weight decay 0.01, 100 warmup steps, cosine to 5%, EMA 0.999, gradient clip 1, a log
+    /// line every 50 steps and a checkpoint every 500.
+    static func pretrainingOptions(steps: Int, batch: Int, lr: Float, seed: UInt64)
+        -> TrainerOptions
+    {
+        var options = TrainerOptions(maxSteps: steps)
+        options.batchSize = batch
+        options.learningRate = lr
+        options.weightDecay = 0.01
+        options.warmupSteps = 100
+        options.cosineMinFraction = 0.05
+        options.emaRates = [0.999]
+        options.gradClip = .fixed(1.0)
+        options.logEvery = 50
+        options.saveEvery = 500
+        options.seed = seed
+        return options
+    }
+
     /// The newest weights export of `model` in a training run folder. The recipe's runs are
     /// short, so it takes the trained weights, not the EMA copy (an EMA without bias correction
     /// still holds 0.999^1200 ≈ 30% of the initial weights after 1200 steps).
@@ -243,17 +263,8 @@ struct TrainDefault: ParsableCommand {
                         print("--init-from \(initFrom): its head is not a \(head) head; a new one")
                     }
                 }
-                var options = TrainerOptions(maxSteps: steps)
-                options.batchSize = batch
-                options.learningRate = lr
-                options.weightDecay = 0.01
-                options.warmupSteps = 100
-                options.cosineMinFraction = 0.05
-                options.emaRates = [0.999]
-                options.gradClip = .fixed(1.0)
-                options.logEvery = 50
-                options.saveEvery = 500
-                options.seed = 71
+                let options = TrainDefault.pretrainingOptions(
+                    steps: steps, batch: batch, lr: lr, seed: 71)
                 let trainer = try Trainer(objective: objective, options: options)
                 objective.trainer = trainer
                 try runTrainingStage(trainer, out: out, resume: resume, label: "image-encoder")

@@ -85,17 +85,8 @@ extension TrainDefault {
                 let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos))
                 let objective = LayeredDepthPretraining(
                     model: model, bank: bank, gradientWeight: gradientWeight)
-                var options = TrainerOptions(maxSteps: steps)
-                options.batchSize = batch
-                options.learningRate = lr
-                options.weightDecay = 0.01
-                options.warmupSteps = 100
-                options.cosineMinFraction = 0.05
-                options.emaRates = [0.999]
-                options.gradClip = .fixed(1.0)
-                options.logEvery = 50
-                options.saveEvery = 500
-                options.seed = 73
+                let options = TrainDefault.pretrainingOptions(
+                    steps: steps, batch: batch, lr: lr, seed: 73)
                 let trainer = try Trainer(objective: objective, options: options)
                 objective.trainer = trainer
                 try runTrainingStage(trainer, out: out, resume: resume, label: "layered-depth")

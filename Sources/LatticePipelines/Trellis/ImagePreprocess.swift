@@ -39,17 +39,25 @@ public enum ImagePreprocess {
     /// The object's crop of 8-bit RGBA `rgba`: the square of 1.2× the larger side of the bbox of
     /// alpha > 0.8·255, centred on it (zero padding outside).
     static func crop(_ rgba: PixelImage, source: String) throws -> PixelImage {
-        // bbox of alpha > 0.8·255, as numpy argwhere min/max over (row, col).
-        var minX = Int.max
-        var minY = Int.max
-        var maxX = -1
-        var maxY = -1
+        let (minX, maxX, minY, maxY) = try alphaBounds(rgba, source: source)
+        let box = cropBox(minX: minX, maxX: maxX, minY: minY, maxY: maxY)
+        let cropped = ImageOps.crop(rgba, x0: box.x0, y0: box.y0, x1: box.x1, y1: box.y1)
+        guard cropped.width > 0, cropped.height > 0 else {
+            throw LatticeError(.invalidArgument, "\(source): the object is a single pixel")
+        }
+        return cropped
+    }
+
+    /// Columns and rows spanned by the alpha > 0.8·255 pixels of 8-bit RGBA `rgba`, as numpy
+    /// argwhere min/max over (row, col); an error naming `source` when there are none.
+    static func alphaBounds(_ rgba: PixelImage, source: String) throws -> (
+        minX: Int, maxX: Int, minY: Int, maxY: Int
+    ) {
+        var (minX, minY, maxX, maxY) = (Int.max, Int.max, -1, -1)
         for y in 0..<rgba.height {
             for x in 0..<rgba.width where Double(rgba[x, y, 3]) > 0.8 * 255 {
-                minX = min(minX, x)
-                maxX = max(maxX, x)
-                minY = min(minY, y)
-                maxY = max(maxY, y)
+                (minX, maxX) = (min(minX, x), max(maxX, x))
+                (minY, maxY) = (min(minY, y), max(maxY, y))
             }
         }
         guard maxX >= 0 else {
@@ -57,12 +65,7 @@ public enum ImagePreprocess {
                 .invalidArgument,
                 "\(source): no pixel has alpha above 0.8 (204/255); the object mask is empty")
         }
-        let box = cropBox(minX: minX, maxX: maxX, minY: minY, maxY: maxY)
-        let cropped = ImageOps.crop(rgba, x0: box.x0, y0: box.y0, x1: box.x1, y1: box.y1)
-        guard cropped.width > 0, cropped.height > 0 else {
-            throw LatticeError(.invalidArgument, "\(source): the object is a single pixel")
-        }
-        return cropped
+        return (minX, maxX, minY, maxY)
     }
 
     /// The crop box (pixel edges, x1/y1 exclusive) of an object whose alpha > 0.8 pixels span
@@ -85,18 +88,7 @@ public enum ImagePreprocess {
         throws -> (u0: Double, v0: Double, width: Double, height: Double)
     {
         let rgba = try withAlpha(image, mask: mask, source: source)
-        var (minX, minY, maxX, maxY) = (Int.max, Int.max, -1, -1)
-        for y in 0..<rgba.height {
-            for x in 0..<rgba.width where Double(rgba[x, y, 3]) > 0.8 * 255 {
-                (minX, maxX) = (min(minX, x), max(maxX, x))
-                (minY, maxY) = (min(minY, y), max(maxY, y))
-            }
-        }
-        guard maxX >= 0 else {
-            throw LatticeError(
-                .invalidArgument,
-                "\(source): no pixel has alpha above 0.8 (204/255); the object mask is empty")
-        }
+        let (minX, maxX, minY, maxY) = try alphaBounds(rgba, source: source)
         let b = cropBox(minX: minX, maxX: maxX, minY: minY, maxY: maxY)
         let (w, h) = (Double(rgba.width), Double(rgba.height))
         return (

@@ -106,11 +106,8 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
     /// Photos [B, 3, S, S] in [0, 1] -> depth [B, 2, G, G] (front, back: camera depth minus the
     /// camera's distance to the origin, in world units) and camera offsets [B, 3].
     public func callAsFunction(_ photos: Tensor) throws -> (depth: Tensor, camera: Tensor) {
-        let mean = Tensor(TrellisPipeline.imageMean, shape: [1, 3, 1, 1])
-        let std = Tensor(TrellisPipeline.imageStd, shape: [1, 3, 1, 1])
-        let x = (photos - mean) / std
-        let h = try encoder.forwardFeatures(x).xPrenorm
-        let tokens = layerNorm(h, weight: nil, bias: nil, eps: 1e-5)  // [B, 1 + P, C]
+        let x = TrellisPipeline.imageNormalized(photos)
+        let tokens = try TrellisPipeline.conditionTokens(encoder, normalized: x)  // [B, 1 + P, C]
         let b = photos.shape[0]
         let n = config.encoder.imgSize / config.encoder.patchSize
         let g = config.grid

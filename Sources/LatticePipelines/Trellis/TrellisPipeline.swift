@@ -47,8 +47,8 @@ public final class TrellisPipeline: @unchecked Sendable {
     // MARK: Conditioning
 
     /// ImageNet normalisation DINOv2 was trained with.
-    public static let imageMean: [Float] = [0.485, 0.456, 0.406]
-    public static let imageStd: [Float] = [0.229, 0.224, 0.225]
+    static let imageMean: [Float] = [0.485, 0.456, 0.406]
+    static let imageStd: [Float] = [0.229, 0.224, 0.225]
 
     /// Where the image conditioner's weights are looked for: a `{"name","args"}` checkpoint pair
     /// when `image_cond_model` is a path in the folder, else `<name>.safetensors` (torch-hub or
@@ -106,9 +106,18 @@ public final class TrellisPipeline: @unchecked Sendable {
     public static func conditionTokens(_ encoder: DinoVisionTransformer, _ images: Tensor) throws
         -> Tensor
     {
-        let mean = Tensor(imageMean, shape: [1, 3, 1, 1])
-        let std = Tensor(imageStd, shape: [1, 3, 1, 1])
-        let x = (images - mean) / std  // [K, 3, H, W]
+        try conditionTokens(encoder, normalized: imageNormalized(images))
+    }
+
+    /// `images` [K, 3, H, W] in [0, 1], ImageNet-normalised as the encoder reads them.
+    public static func imageNormalized(_ images: Tensor) -> Tensor {
+        (images - Tensor(imageMean, shape: [1, 3, 1, 1])) / Tensor(imageStd, shape: [1, 3, 1, 1])
+    }
+
+    /// `conditionTokens` of images already ImageNet-normalised (`imageNormalized`).
+    public static func conditionTokens(_ encoder: DinoVisionTransformer, normalized x: Tensor)
+        throws -> Tensor
+    {
         let tokens = try encoder.forwardFeatures(x).xPrenorm  // [K, T, C]
         return layerNorm(tokens, weight: nil, bias: nil, eps: 1e-5)  // [K, T, C]
     }
@@ -221,12 +230,21 @@ public final class TrellisPipeline: @unchecked Sendable {
     /// returns coords [N, 4] int32 (b, x, y, z) of logits > 0, in upstream's argwhere order.
     /// With `silhouette` (the photo's object mask in the conditioning crop, pipeline.json
     /// `structure_guidance.size`²), each step's velocity is compensated toward it
-    /// (`StructureGuidance`).
+    /// (`StructureGuidance`), or toward the layered-depth prior's lifted surface of
+    /// `guidancePhoto` when `structure_guidance` names one; with `layered_depth_use: structure`
+    /// that surface is the structure and the flow does not run.
     public func sampleSparseStructure(
         cond: Tensor, neg: Tensor, params: TrellisPipelineConfig.SamplerParams = .init(),
         multiImage: FlowEulerSampler.MultiImageMode? = nil, silhouette: [Float]? = nil,
         guidancePhoto: GuidancePhoto? = nil, generator: inout RandomGenerator
     ) throws -> Tensor {
+        if silhouette != nil, let g = folder.config.structureGuidance, let stem = g.layeredDepth,
+            g.layeredDepthUse == .structure
+        {
+            return try liftedStructure(
+                stem: stem, photo: guidancePhoto, shape: try structureShape(),
+                generator: &generator)
+        }
         let flow = try stage("load", "sparse structure flow") {
             try TrellisModels.load(
                 folder.checkpoint("sparse_structure_flow_model"), as: SparseStructureFlowModel.self)
@@ -263,14 +281,8 @@ public final class TrellisPipeline: @unchecked Sendable {
                         .invalidArgument,
                         "layered-depth compensation needs the conditioning photo itself")
                 }
-                let cells = try layeredDepthTarget(
+                target = try layeredDepthTarget(
                     stem: stem, photo: guidancePhoto, resolution: r << decoder.upsamplings)
-                if g.layeredDepthUse == .structure {
-                    let side = r << decoder.upsamplings
-                    return Self.occupiedCoords(
-                        Tensor(cells.map { $0 > 0.5 ? 1 : -1 }, shape: [1, 1, side, side, side]))
-                }
-                target = cells
             }
             guidance = StructureGuidance(
                 fit: try SilhouetteFit(
@@ -315,6 +327,34 @@ public final class TrellisPipeline: @unchecked Sendable {
             onEvent(.note(note))
         }
         return Self.occupiedCoords(logits)
+    }
+
+    /// The structure stage's noise shape [1, C, r, r, r] and the structure grid's side R (the
+    /// SS decoder's output), from the two models' configs alone.
+    func structureShape() throws -> (noise: [Int], side: Int) {
+        let flow = try folder.checkpoint("sparse_structure_flow_model").descriptor
+            .config(SparseStructureFlowModel.Config.self)
+        let decoder = try folder.checkpoint("sparse_structure_decoder").descriptor
+            .config(SparseStructureDecoder.Config.self)
+        let r = flow.resolution
+        return ([1, flow.inChannels, r, r, r], r << (decoder.channels.count - 1))
+    }
+
+    /// `layered_depth_use: structure`: the structure is the prior's lifted surface, and neither
+    /// the flow nor the SS decoder is loaded. The flow's noise is drawn all the same, so the
+    /// structured latent's noise does not depend on where the structure came from.
+    func liftedStructure(
+        stem: String, photo: GuidancePhoto?, shape: (noise: [Int], side: Int),
+        generator: inout RandomGenerator
+    ) throws -> Tensor {
+        guard let photo else {
+            throw LatticeError(
+                .invalidArgument, "the layered-depth structure needs the conditioning photo itself")
+        }
+        _ = Tensor.randn(shape.noise, generator: &generator)
+        let n = shape.side
+        let cells = try layeredDepthTarget(stem: stem, photo: photo, resolution: n)
+        return Self.occupiedCoords(Tensor(cells.map { $0 > 0.5 ? 1 : -1 }, shape: [1, 1, n, n, n]))
     }
 
     /// The conditioning photo as given (the layered-depth prior needs its crop and mask).
