@@ -15,8 +15,17 @@ extension TrainDefault {
                 + "conditioning crop, and the camera) on the photo bank, and score its lifted "
                 + "surface on held-out shapes.")
 
-        @Option(help: "The photo bank (train-default photos).")
-        var photos: String
+        @Option(help: "The photo bank (train-default photos); or --online.")
+        var photos: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Render photos on demand from this many training shapes instead of a bank (a "
+                    + "fresh view of each shape every step)."))
+        var online: Int?
+
+        @Option(help: "Base channels of the refinement U-Net (0: none, as the first priors).")
+        var refineChannels = 32
 
         @Option(help: "Output folder.")
         var out: String
@@ -59,7 +68,7 @@ extension TrainDefault {
             try reportingErrors {
                 var generator = RandomGenerator(seed: 73)
                 let model = try LatticePipelines.LayeredDepthModel(
-                    EmbeddedDefault.layeredDepthConfig)
+                    EmbeddedDefault.layeredDepthConfig(refineChannels: refineChannels))
                 model.resetParameters(generator: &generator)
                 EmbeddedDefault.initializeImageEncoder(model.encoder, generator: &generator)
                 if let initEncoder {
@@ -75,16 +84,36 @@ extension TrainDefault {
                     try model.encoder.load(weights, source: url.path)
                 }
                 if let initFrom {
-                    try TrainDefault.loadLatest(model, run: initFrom, model: "layered_depth")
+                    // A run without the refinement U-Net starts this one: its weights, and the
+                    // U-Net as initialised (its last convolution at zero keeps the maps).
+                    let url = try TrainDefault.latestWeights(
+                        URL(fileURLWithPath: initFrom), model: "layered_depth")
+                    var weights = try SafetensorsFile(url: url).tensors()
+                    if !weights.keys.contains(where: { $0.hasPrefix("head.refine.") }) {
+                        for (key, value) in model.stateDict() where key.hasPrefix("head.refine.") {
+                            weights[key] = value
+                        }
+                    }
+                    try model.load(weights, source: url.path)
                 }
                 if scoreOnly {
                     try TrainDefault.loadLatest(model, run: out, model: "layered_depth")
                     try score(model)
                     return
                 }
-                let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos))
-                let objective = LayeredDepthPretraining(
-                    model: model, bank: bank, gradientWeight: gradientWeight)
+                let objective: LayeredDepthPretraining
+                switch (photos, online) {
+                case (let photos?, nil):
+                    let bank = try ConditionPhotoBank.read(URL(fileURLWithPath: photos))
+                    objective = LayeredDepthPretraining(
+                        model: model, bank: bank, gradientWeight: gradientWeight)
+                case (nil, let count?):
+                    objective = LayeredDepthPretraining(
+                        model: model, online: try OnlineConditionPhotos(count: count),
+                        gradientWeight: gradientWeight)
+                default:
+                    throw ValidationError("give exactly one of --photos and --online")
+                }
                 let options = TrainDefault.pretrainingOptions(
                     steps: steps, batch: batch, lr: lr, seed: 73)
                 let trainer = try Trainer(objective: objective, options: options)

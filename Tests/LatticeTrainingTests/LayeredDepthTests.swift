@@ -135,7 +135,7 @@ import Testing
         // differ by batch noise, a few percent). Measured 0.31 -> 0.08.
         let bank = try ConditionPhotoBank.render(count: 4, views: 2, photoResolution: 128)
         var g = RandomGenerator(seed: 3)
-        let model = try LayeredDepthModel(EmbeddedDefault.layeredDepthConfig)
+        let model = try LayeredDepthModel(EmbeddedDefault.layeredDepthConfig())
         model.resetParameters(generator: &g)
         EmbeddedDefault.initializeImageEncoder(model.encoder, generator: &g)
         let objective = LayeredDepthPretraining(model: model, bank: bank, photoResolution: 128)
@@ -157,7 +157,7 @@ import Testing
             .appendingPathComponent("layered-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try JSONEncoder().encode(EmbeddedDefault.layeredDepthConfig)
+        try JSONEncoder().encode(EmbeddedDefault.layeredDepthConfig())
             .write(to: dir.appendingPathComponent("layered_depth.json"))
         try Safetensors.write(
             model.stateDict(), to: dir.appendingPathComponent("layered_depth.safetensors"))
@@ -169,7 +169,7 @@ import Testing
         #expect(a.front.count == 56 * 56)
 
         // A config that does not fit the encoder is named with its file.
-        var bad = EmbeddedDefault.layeredDepthConfig
+        var bad = EmbeddedDefault.layeredDepthConfig()
         bad.grid = 40
         try JSONEncoder().encode(bad).write(to: dir.appendingPathComponent("bad.json"))
         let error = #expect(throws: LatticeError.self) {
@@ -184,5 +184,81 @@ import Testing
             try LayeredDepthModel.load(folder: dir, stem: "layered_depth")
         }
         #expect(missing?.message.contains("layered_depth.safetensors") == true)
+    }
+
+    @Test func refinerStartsAsNoCorrection() throws {
+        // The U-Net's last convolution starts at zero, so a prior trained without it keeps its
+        // maps exactly when the U-Net is added (the fine-tuning starts from them): same
+        // weights elsewhere, same prediction, to the bit.
+        var g = RandomGenerator(seed: 5)
+        let plain = try LayeredDepthModel(EmbeddedDefault.layeredDepthConfig(refineChannels: 0))
+        plain.resetParameters(generator: &g)
+        let refined = try LayeredDepthModel(EmbeddedDefault.layeredDepthConfig(refineChannels: 8))
+        refined.resetParameters(generator: &g)
+        #expect(refined.refiner != nil && plain.refiner == nil)
+        var weights = plain.stateDict()
+        for (key, value) in refined.stateDict() where key.hasPrefix("head.refine.") {
+            weights[key] = value
+        }
+        try refined.load(weights)
+        let photo = try ConditionPhotoBank.render(count: 1, views: 1, photoResolution: 96)
+            .batch([0], views: [0])
+        let a = try plain.predict(photo)
+        let b = try refined.predict(photo)
+        #expect(a.front == b.front && a.back == b.back)
+
+        // Its gradient path is live: with a non-zero last layer the maps change.
+        refined.refiner?.output.bias?.assign(Tensor([0.25, -0.25], shape: [2]))
+        let c = try refined.predict(photo)
+        // (The last layer's weights are still zero, so the correction is its bias exactly.)
+        #expect(zip(a.front, c.front).allSatisfy { abs($1 - $0 - 0.25) < 1e-5 })
+        #expect(zip(a.back, c.back).allSatisfy { abs($1 - $0 + 0.25) < 1e-5 })
+
+        // The packaged config follows the weights: refine width from head.refine.down.0.
+        #expect(EmbeddedDefault.layeredDepthConfig(matching: weights).refineChannels == 8)
+        #expect(
+            EmbeddedDefault.layeredDepthConfig(matching: plain.stateDict()).refineChannels == nil)
+        // A width the three halvings cannot take is named.
+        var bad = EmbeddedDefault.layeredDepthConfig()
+        bad.refineChannels = -4
+        let error = #expect(throws: LatticeError.self) {
+            try bad.validate(source: "ld.json")
+        }
+        #expect(error?.message.contains("refine_channels -4") == true)
+    }
+
+    @Test func onlineBatchesPairEachPhotoWithItsOwnTargets() throws {
+        // Photos and maps of the online source are rendered on parallel workers and must land
+        // at their item's index. The masked depth L1 of a batch is the coverage-weighted mean
+        // of its items' L1s, so a pair's L1 must equal what the two single-item batches give;
+        // a photo paired with another item's maps breaks that by far more than rounding
+        // (float32 sums over ~2000 pixels: relative 1e-4).
+        var g = RandomGenerator(seed: 9)
+        let model = try LayeredDepthModel(EmbeddedDefault.layeredDepthConfig(refineChannels: 8))
+        model.resetParameters(generator: &g)
+        EmbeddedDefault.initializeImageEncoder(model.encoder, generator: &g)
+        model.train(false)
+        let online = try OnlineConditionPhotos(count: 50, photoResolution: 128)
+        let objective = LayeredDepthPretraining(model: model, online: online)
+        let items = [3, 17]
+        func l1(_ batch: [Int]) throws -> Double {
+            try withNoGrad {
+                Double(try objective.losses(items: batch, generator: &g)["depth_l1"]!.item)
+            }
+        }
+        let pair = try l1(items)
+        let cover = try items.map { item -> Double in
+            let view = online.view(item: item, step: 0, salt: 3)
+            return Double(try objective.target(item: item, view: view).maps.mask.reduce(0, +))
+        }
+        let singles = try items.map { try l1([$0]) }
+        let expected = (singles[0] * cover[0] + singles[1] * cover[1]) / (cover[0] + cover[1])
+        #expect(abs(pair - expected) <= 1e-4 * expected, "pair \(pair) vs \(expected)")
+        #expect(try l1(items) == pair)
+        // Out of range counts are refused with the range.
+        let error = #expect(throws: LatticeError.self) {
+            _ = try OnlineConditionPhotos(count: 0)
+        }
+        #expect(error?.message.contains("count 0") == true)
     }
 }

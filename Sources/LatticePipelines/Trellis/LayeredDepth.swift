@@ -27,17 +27,20 @@ public struct LayeredDepthConfig: Codable, Sendable {
     public var yawScale: Double
     public var pitchScale: Double
     public var fovScale: Double
+    /// Base channels of the refinement U-Net (`LayeredDepthRefiner`); nil or 0: none.
+    public var refineChannels: Int?
 
     enum CodingKeys: String, CodingKey {
         case encoder, grid, yaw, pitch, fov
         case yawScale = "yaw_scale"
         case pitchScale = "pitch_scale"
         case fovScale = "fov_scale"
+        case refineChannels = "refine_channels"
     }
 
     public init(
         encoder: DinoVisionTransformer.Config, grid: Int, yaw: Double, pitch: Double, fov: Double,
-        yawScale: Double, pitchScale: Double, fovScale: Double
+        yawScale: Double, pitchScale: Double, fovScale: Double, refineChannels: Int? = nil
     ) {
         self.encoder = encoder
         self.grid = grid
@@ -47,6 +50,7 @@ public struct LayeredDepthConfig: Codable, Sendable {
         self.yawScale = yawScale
         self.pitchScale = pitchScale
         self.fovScale = fovScale
+        self.refineChannels = refineChannels
     }
 
     /// Checks the fields against each other; `source` names the file in the error.
@@ -56,6 +60,14 @@ public struct LayeredDepthConfig: Codable, Sendable {
                 .invalidConfig,
                 "\(source): layered depth expects grid = half the encoder's \(encoder.imgSize)-px "
                     + "input and fov in (0, 180); got grid \(grid), fov \(fov)")
+        }
+        if let r = refineChannels, r != 0 {
+            guard r > 0, grid % 8 == 0 else {
+                throw LatticeError(
+                    .invalidConfig,
+                    "\(source): refine_channels \(r) needs a positive channel count and a grid "
+                        + "divisible by 8 (three halvings); grid is \(grid)")
+            }
         }
     }
 }
@@ -78,6 +90,8 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
     public let fuse1: Conv2d
     public let output: Conv2d
     public let cameraHead: Linear
+    /// The refinement U-Net, when the config has `refine_channels`.
+    public let refiner: LayeredDepthRefiner?
 
     public init(_ config: LayeredDepthConfig) throws {
         try config.validate(source: "layered depth config")
@@ -92,6 +106,9 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         fuse1 = Conv2d(inChannels: c, outChannels: c, kernelSize: 3, padding: 1)
         output = Conv2d(inChannels: c, outChannels: 2, kernelSize: 3, padding: 1)
         cameraHead = Linear(dim, 3)
+        refiner =
+            (config.refineChannels ?? 0) > 0
+            ? LayeredDepthRefiner(inChannels: c, channels: config.refineChannels ?? 0) : nil
         super.init()
         register("encoder", encoder)
         register("head.tokens", tokenProjection)
@@ -101,6 +118,7 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         register("head.fuse.1", fuse1)
         register("head.out", output)
         register("camera", cameraHead)
+        if let refiner { register("head.refine", refiner) }
     }
 
     /// Photos [B, 3, S, S] in [0, 1] -> depth [B, 2, G, G] (front, back: camera depth minus the
@@ -118,7 +136,9 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         let fromImage = image1(image0(x).gelu()).gelu()  // [B, 32, G, G]
         let fused = fuse1(fuse0(Tensor.cat([fromTokens, fromImage], axis: 1)).gelu()).gelu()
         let cls = tokens.slice(1, 0, 1).contiguous().reshape([b, -1])
-        return (output(fused), cameraHead(cls))
+        var depth = output(fused)
+        if let refiner { depth = depth + refiner(fused) }
+        return (depth, cameraHead(cls))
     }
 
     /// One photo's prediction.
@@ -163,6 +183,72 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         try model.load(try SafetensorsFile(url: weights).tensors(), source: weights.path)
         model.train(false)
         return model
+    }
+}
+
+/// A small U-Net on the fused head features that adds a correction to the depth maps. The fused
+/// features see 7 px of context at most (three 3×3 convolutions on a stride-2 branch, plus the
+/// 8×8 tokens upsampled): enough to say what is where, not to integrate shading across a face
+/// into its slope, so the maps come out flattened toward their mean (a tilted cylinder's cap
+/// reads as one grey). Three stride-2 convolutions take the features to G/8 (the whole crop in
+/// view), and the way back adds each level's skip after a 3×3 convolution and a bilinear
+/// upsampling. Its last convolution starts at zero, so a prior trained without it keeps its maps
+/// until the correction learns something. Keys (under `head.refine`): `down.0`...`down.5`,
+/// `up.0`...`up.3`, `out`.
+public final class LayeredDepthRefiner: Module, @unchecked Sendable {
+    public let down: [Conv2d]
+    public let up: [Conv2d]
+    public let output: Conv2d
+
+    public init(inChannels: Int, channels c: Int) {
+        let widths = [inChannels, 2 * c, 3 * c, 4 * c]
+        var down: [Conv2d] = []
+        for level in 1...3 {
+            down.append(
+                Conv2d(
+                    inChannels: widths[level - 1], outChannels: widths[level], kernelSize: 3,
+                    stride: 2, padding: 1))
+            down.append(
+                Conv2d(
+                    inChannels: widths[level], outChannels: widths[level], kernelSize: 3,
+                    padding: 1))
+        }
+        // Coarse to fine: 4c -> 3c at G/8, 3c -> 2c at G/4, 2c -> in at G/2, in -> in at G.
+        up = [
+            Conv2d(inChannels: widths[3], outChannels: widths[2], kernelSize: 3, padding: 1),
+            Conv2d(inChannels: widths[2], outChannels: widths[1], kernelSize: 3, padding: 1),
+            Conv2d(inChannels: widths[1], outChannels: widths[0], kernelSize: 3, padding: 1),
+            Conv2d(inChannels: widths[0], outChannels: widths[0], kernelSize: 3, padding: 1),
+        ]
+        self.down = down
+        output = Conv2d(inChannels: widths[0], outChannels: 2, kernelSize: 3, padding: 1)
+        super.init()
+        for (i, m) in down.enumerated() { register("down.\(i)", m) }
+        for (i, m) in up.enumerated() { register("up.\(i)", m) }
+        register("out", output)
+    }
+
+    override public func resetParameters(generator: inout RandomGenerator) {
+        super.resetParameters(generator: &generator)
+        output.weight.assign(Tensor(zeros: output.weight.shape))
+        output.bias?.assign(Tensor(zeros: [output.outChannels]))
+    }
+
+    /// Features [B, C, G, G] -> depth correction [B, 2, G, G].
+    public func callAsFunction(_ features: Tensor) -> Tensor {
+        var skips = [features]
+        var x = features
+        for level in 0..<3 {
+            x = down[2 * level + 1](down[2 * level](x).gelu()).gelu()
+            skips.append(x)
+        }
+        // x is the G/8 level (skips[3]); climb to G/4, G/2, G.
+        for level in stride(from: 2, through: 0, by: -1) {
+            let y = up[2 - level](x).gelu()
+            let size = Array(skips[level].shape[2...])
+            x = interpolate(y, size: size, mode: .bilinear) + skips[level]
+        }
+        return output(up[3](x).gelu())
     }
 }
 
