@@ -60,9 +60,11 @@ $L train-default layered-depth --photos "$WORK/photos.safetensors" --out "$WORK/
 $L train-default layered-depth --photos "$WORK/photos.safetensors" --out "$WORK/layered_depth2" \
     --steps 4000 --batch 32 --lr 5e-4 --gradient-weight 2 --refine-channels 0 \
     --init-from "$WORK/layered_depth1"
-$L train-default layered-depth --online 200000 --out "$WORK/layered_depth" --steps 2800 \
+$L train-default layered-depth --online 200000 --out "$WORK/layered_depth3" --steps 2800 \
     --batch 32 --lr 5e-4 --gradient-weight 2 --refine-channels 32 \
     --init-from "$WORK/layered_depth2"
+$L train-default layered-depth --online 200000 --out "$WORK/layered_depth" --steps 1800 \
+    --batch 32 --lr 3e-4 --gradient-weight 2 --init-from "$WORK/layered_depth3"
 # 9. The model folder, and the demo's examples (held-out shapes).
 OUT=Sources/LatticeTraining/Resources/EmbeddedDefault
 $L train-default package --ss-vae "$WORK/ss_vae" --ss-flow "$WORK/ss_flow" \
