@@ -90,9 +90,8 @@ extension EmbeddedDefault {
             try writeAtomically(
                 try encoder.encode(config), to: stem.appendingPathExtension("json"))
             try Safetensors.write(model.stateDict(), to: stem.appendingPathExtension("safetensors"))
-            // On by default, with the lift as the structure: on the six examples mean F 0.607
-            // against 0.576 as the compensation's target and 0.548 without it (session notes in
-            // Recipes/embedded-default/README.md).
+            // On by default, with the lift as the structure: it scores above both the flow alone
+            // and the flow compensated toward the lift (Recipes/embedded-default/README.md).
             depthEntry =
                 ", \"layered_depth\": \"layered_depth\", \"layered_depth_use\": \"structure\", "
                 + "\"enabled\": true"

@@ -134,8 +134,9 @@ extension EmbeddedDefault {
     }
 }
 
-/// Trains a `LayeredDepthModel` on the photo bank: L1 of the front and back depth over the pixels
-/// the shape covers (plus, optionally, L1 of their neighbour differences), plus 0.1 × the MSE of the camera offsets (each scaled to about [-1, 1]).
+/// Trains a `LayeredDepthModel` on the photo bank or on photos rendered on demand: L1 of the
+/// front and back depth over the pixels the shape covers (plus, optionally, L1 of their neighbour
+/// differences), plus 0.1 × the MSE of the camera offsets (each scaled to about [-1, 1]).
 /// Model: `layered_depth`.
 public final class LayeredDepthPretraining: TrainingObjective {
     public let model: LayeredDepthModel
@@ -206,7 +207,7 @@ public final class LayeredDepthPretraining: TrainingObjective {
     public func losses(items: [Int], generator: inout RandomGenerator) throws -> [String: Tensor] {
         let step = trainer?.step ?? 0
         let photos: Tensor
-        var targets: [(maps: LayeredDepthTarget.Maps, camera: [Float])]
+        let targets: [(maps: LayeredDepthTarget.Maps, camera: [Float])]
         switch source {
         case .bank(let bank):
             let views = items.map { bank.view(item: $0, step: step, salt: 3) }
