@@ -117,20 +117,47 @@ public enum LayeredDepthTarget {
 extension EmbeddedDefault {
     /// The embedded default's layered-depth prior: the image encoder's ViT (its weights are the
     /// starting point) and 56² depth maps (7×7 pixels a token) around the conditioning camera,
-    /// with a refinement U-Net of `refineChannels` base channels (0: none).
-    public static func layeredDepthConfig(refineChannels: Int = 32) -> LayeredDepthConfig {
+    /// with a refinement U-Net of `refineChannels` base channels (0: none), reading the crop's
+    /// place in the photo when `cropInput`.
+    public static func layeredDepthConfig(refineChannels: Int = 32, cropInput: Bool = false)
+        -> LayeredDepthConfig
+    {
         LayeredDepthConfig(
             encoder: imageEncoderConfig, grid: 56, yaw: frontYaw, pitch: 0.3, fov: 40,
             yawScale: 0.15, pitchScale: 0.15, fovScale: 10,
-            refineChannels: refineChannels > 0 ? refineChannels : nil)
+            refineChannels: refineChannels > 0 ? refineChannels : nil,
+            cropInput: cropInput ? true : nil)
     }
 
     /// `layeredDepthConfig` with the refinement U-Net the weights have (from the width of
-    /// `head.refine.down.0.weight`), so runs with and without it package alike.
+    /// `head.refine.down.0.weight`) and the crop planes they read (`head.fuse.0.weight` with two
+    /// more input channels than the head's 64), so every run packages alike.
     public static func layeredDepthConfig(matching weights: [String: Tensor]) -> LayeredDepthConfig
     {
         let width = weights["head.refine.down.0.weight"]?.shape.first ?? 0
-        return layeredDepthConfig(refineChannels: width / 2)
+        let fuseInputs = weights["head.fuse.0.weight"]?.shape.dropFirst().first ?? 64
+        return layeredDepthConfig(refineChannels: width / 2, cropInput: fuseInputs == 66)
+    }
+
+    /// Weights of an earlier prior made to fit `model`: a U-Net it lacks is taken as `model`
+    /// initialised it (its last convolution at zero keeps the maps), and crop planes it did not
+    /// read get zero weights in `head.fuse.0`, so `model` starts with exactly the earlier maps.
+    public static func adaptLayeredDepthWeights(
+        _ weights: [String: Tensor], to model: LayeredDepthModel
+    ) -> [String: Tensor] {
+        var weights = weights
+        let own = model.stateDict()
+        if !weights.keys.contains(where: { $0.hasPrefix("head.refine.") }) {
+            for (key, value) in own where key.hasPrefix("head.refine.") { weights[key] = value }
+        }
+        let key = "head.fuse.0.weight"
+        if let w = weights[key], let target = own[key], w.shape.count == 4,
+            target.shape.count == 4, w.shape[1] < target.shape[1], w.shape[0] == target.shape[0]
+        {
+            let extra = Tensor(zeros: [w.shape[0], target.shape[1] - w.shape[1]] + w.shape[2...])
+            weights[key] = Tensor.cat([w, extra], axis: 1).contiguous()
+        }
+        return weights
     }
 }
 
@@ -184,9 +211,10 @@ public final class LayeredDepthPretraining: TrainingObjective {
         self.gradientWeight = gradientWeight
     }
 
-    /// Targets of view `view` of shape `item`: its maps and camera offsets.
+    /// Targets of view `view` of shape `item`: its maps and camera offsets, and its crop frame
+    /// (an input of priors with `crop_input`).
     public func target(item: Int, view: Int) throws -> (
-        maps: LayeredDepthTarget.Maps, camera: [Float]
+        maps: LayeredDepthTarget.Maps, camera: [Float], crop: LayeredDepthLift.Crop
     ) {
         let mesh = EmbeddedDefault.shapes.shape(item).mesh
         let camera = try ConditionPhotoBank.camera(item: item, view: view)
@@ -200,14 +228,15 @@ public final class LayeredDepthPretraining: TrainingObjective {
             [
                 Float((p.yaw - c.yaw) / c.yawScale), Float((p.pitch - c.pitch) / c.pitchScale),
                 Float((p.fov - c.fov) / c.fovScale),
-            ]
+            ],
+            crop
         )
     }
 
     public func losses(items: [Int], generator: inout RandomGenerator) throws -> [String: Tensor] {
         let step = trainer?.step ?? 0
         let photos: Tensor
-        let targets: [(maps: LayeredDepthTarget.Maps, camera: [Float])]
+        let targets: [(maps: LayeredDepthTarget.Maps, camera: [Float], crop: LayeredDepthLift.Crop)]
         switch source {
         case .bank(let bank):
             let views = items.map { bank.view(item: $0, step: step, salt: 3) }
@@ -216,7 +245,9 @@ public final class LayeredDepthPretraining: TrainingObjective {
         case .online(let online):
             // Each item's photo and maps on its own thread (rendering dominates the step
             // otherwise); results land by index, so the batch does not depend on the timing.
-            let slots = ResultSlots<([UInt8], (LayeredDepthTarget.Maps, [Float]))>(items.count)
+            let slots = ResultSlots<
+                ([UInt8], (LayeredDepthTarget.Maps, [Float], LayeredDepthLift.Crop))
+            >(items.count)
             Parallel.run(chunks: items.count) { b in
                 slots.set(b) {
                     let view = online.view(item: items[b], step: step, salt: 3)
@@ -231,7 +262,7 @@ public final class LayeredDepthPretraining: TrainingObjective {
             photos = Tensor(
                 done.flatMap { $0.0.map { Float($0) / 255 } },
                 shape: [items.count, 3, size, size])
-            targets = done.map { (maps: $0.1.0, camera: $0.1.1) }
+            targets = done.map { (maps: $0.1.0, camera: $0.1.1, crop: $0.1.2) }
         }
         let g2 = model.config.grid * model.config.grid
         var depth = [Float](repeating: 0, count: items.count * 2 * g2)
@@ -248,7 +279,8 @@ public final class LayeredDepthPretraining: TrainingObjective {
         }
         let g = model.config.grid
         let m = Tensor(mask, shape: [items.count, 2, g, g])
-        let (predDepth, predCamera) = try model(photos)
+        let (predDepth, predCamera) = try model(
+            photos, crops: model.config.takesCrop ? targets.map(\.crop) : nil)
         let covered = max(mask.reduce(0, +), 1)
         let d = predDepth - Tensor(depth, shape: m.shape)
         let l1 = (d.abs() * m).sum() * (1 / covered)
@@ -337,7 +369,7 @@ extension EmbeddedDefault {
             let input = try ImagePreprocess.prepare(
                 photo, size: imageSize, source: "shape \(item)")
             let mask = try ImagePreprocess.alphaMask(photo, size: g, source: "shape \(item)")
-            let p = try model.predict(ImagePreprocess.batch([input]))
+            let p = try model.predict(ImagePreprocess.batch([input]), crop: frame)
             let truth = LayeredDepthTarget.maps(mesh, camera: camera, crop: frame, grid: g)
             var err = 0.0
             var count = 0.0

@@ -27,6 +27,9 @@ extension TrainDefault {
         @Option(help: "Base channels of the refinement U-Net (0: none, as the first priors).")
         var refineChannels = 32
 
+        @Flag(help: "Let the head read where the crop lies in the photo (crop_input).")
+        var cropInput = false
+
         @Option(help: "Output folder.")
         var out: String
 
@@ -68,7 +71,8 @@ extension TrainDefault {
             try reportingErrors {
                 var generator = RandomGenerator(seed: 73)
                 let model = try LatticePipelines.LayeredDepthModel(
-                    EmbeddedDefault.layeredDepthConfig(refineChannels: refineChannels))
+                    EmbeddedDefault.layeredDepthConfig(
+                        refineChannels: refineChannels, cropInput: cropInput))
                 model.resetParameters(generator: &generator)
                 EmbeddedDefault.initializeImageEncoder(model.encoder, generator: &generator)
                 if let initEncoder {
@@ -84,16 +88,12 @@ extension TrainDefault {
                     try model.encoder.load(weights, source: url.path)
                 }
                 if let initFrom {
-                    // A run without the refinement U-Net starts this one: its weights, and the
-                    // U-Net as initialised (its last convolution at zero keeps the maps).
+                    // A run without the refinement U-Net or the crop planes starts this one at
+                    // exactly its maps (adaptLayeredDepthWeights).
                     let url = try TrainDefault.latestWeights(
                         URL(fileURLWithPath: initFrom), model: "layered_depth")
-                    var weights = try SafetensorsFile(url: url).tensors()
-                    if !weights.keys.contains(where: { $0.hasPrefix("head.refine.") }) {
-                        for (key, value) in model.stateDict() where key.hasPrefix("head.refine.") {
-                            weights[key] = value
-                        }
-                    }
+                    let weights = EmbeddedDefault.adaptLayeredDepthWeights(
+                        try SafetensorsFile(url: url).tensors(), to: model)
                     try model.load(weights, source: url.path)
                 }
                 if scoreOnly {

@@ -227,14 +227,80 @@ import Testing
         #expect(error?.message.contains("refine_channels -4") == true)
     }
 
-    @Test func onlineBatchesPairEachPhotoWithItsOwnTargets() throws {
+    @Test func cropPlanesStartAsNoChangeAndAreRead() throws {
+        // Each map pixel's centre in the photo's normalised frame, as 2u - 1 and 2v - 1: pixel
+        // (0, 0) of a 4² grid over the crop at (0.25, 0.5) of size 0.5 x 0.25 has its centre at
+        // u = 0.25 + 0.5 / 8 = 0.3125, v = 0.5 + 0.25 / 8 = 0.53125; pixel (3, 3) at 0.6875 and
+        // 0.71875. (Exact in binary floating point.)
+        let crop = LayeredDepthLift.Crop(u0: 0.25, v0: 0.5, width: 0.5, height: 0.25)
+        let planes = LayeredDepthModel.cropPlanes([crop], grid: 4).contiguous().toFloats()
+        #expect(planes.count == 2 * 16)
+        #expect(planes[0] == -0.375 && planes[16] == 0.0625)
+        #expect(planes[15] == 0.375 && planes[31] == 0.4375)
+        // Columns vary along u only, rows along v only.
+        #expect(planes[4] == planes[0] && planes[16 + 1] == planes[16])
+
+        // An earlier prior adapted to read the planes (zero weights for them in head.fuse.0)
+        // gives its own maps, whatever the crop: the fine-tuning starts from them. The zero
+        // terms are exact, but the longer reduction of head.fuse.0 (66 x 9 inputs, not 64 x 9)
+        // is blocked differently by the GEMM, so the earlier prior's maps come back to float32
+        // rounding (depths of order 0.5: 1e-5), and the two crops' to the bit.
+        var g = RandomGenerator(seed: 11)
+        let plain = try LayeredDepthModel(EmbeddedDefault.layeredDepthConfig(refineChannels: 8))
+        plain.resetParameters(generator: &g)
+        let reading = try LayeredDepthModel(
+            EmbeddedDefault.layeredDepthConfig(refineChannels: 8, cropInput: true))
+        reading.resetParameters(generator: &g)
+        try reading.load(EmbeddedDefault.adaptLayeredDepthWeights(plain.stateDict(), to: reading))
+        let photo = try ConditionPhotoBank.render(count: 1, views: 1, photoResolution: 96)
+            .batch([0], views: [0])
+        let other = LayeredDepthLift.Crop(u0: 0.1, v0: 0.2, width: 0.7, height: 0.7)
+        let a = try plain.predict(photo)
+        let b = try reading.predict(photo, crop: crop)
+        let c = try reading.predict(photo, crop: other)
+        let drift = zip(a.front + a.back, b.front + b.back).map { abs($0 - $1) }.max() ?? 0
+        #expect(drift < 1e-5, "the adapted prior's maps moved by \(drift)")
+        #expect(b.front == c.front && b.back == c.back)
+
+        // The planes are read: with weights on them, another crop moves the maps (the same
+        // crop twice gives the same bits).
+        let w = reading.fuse0.weight.value.contiguous().toFloats()
+        let shape = reading.fuse0.weight.shape
+        #expect(shape[1] == 66)
+        var moved = w
+        let plane = shape[2] * shape[3]
+        for o in 0..<shape[0] {
+            for i in 64..<66 {
+                for k in 0..<plane { moved[(o * shape[1] + i) * plane + k] = 0.05 }
+            }
+        }
+        reading.fuse0.weight.assign(Tensor(moved, shape: shape))
+        let d = try reading.predict(photo, crop: crop)
+        let e = try reading.predict(photo, crop: other)
+        let f = try reading.predict(photo, crop: crop)
+        #expect(d.front == f.front)
+        let change = zip(d.front, e.front).map { abs($0 - $1) }.max() ?? 0
+        #expect(change > 1e-4, "maps moved by \(change) for another crop")
+
+        // Without its crop the prior says what it needs; the packaged config follows the
+        // weights (66 inputs to head.fuse.0: crop_input).
+        let error = #expect(throws: LatticeError.self) { try reading.predict(photo) }
+        #expect(error?.message.contains("crop_input") == true)
+        #expect(EmbeddedDefault.layeredDepthConfig(matching: reading.stateDict()).takesCrop)
+        #expect(!EmbeddedDefault.layeredDepthConfig(matching: plain.stateDict()).takesCrop)
+    }
+
+    @Test(arguments: [false, true])
+    func onlineBatchesPairEachPhotoWithItsOwnTargets(cropInput: Bool) throws {
         // Photos and maps of the online source are rendered on parallel workers and must land
         // at their item's index. The masked depth L1 of a batch is the coverage-weighted mean
         // of its items' L1s, so a pair's L1 must equal what the two single-item batches give;
         // a photo paired with another item's maps breaks that by far more than rounding
-        // (float32 sums over ~2000 pixels: relative 1e-4).
+        // (float32 sums over ~2000 pixels: relative 1e-4). With `cropInput` each photo's crop
+        // frame must land with it too (the freshly initialised head reads the planes).
         var g = RandomGenerator(seed: 9)
-        let model = try LayeredDepthModel(EmbeddedDefault.layeredDepthConfig(refineChannels: 8))
+        let model = try LayeredDepthModel(
+            EmbeddedDefault.layeredDepthConfig(refineChannels: 8, cropInput: cropInput))
         model.resetParameters(generator: &g)
         EmbeddedDefault.initializeImageEncoder(model.encoder, generator: &g)
         model.train(false)

@@ -29,6 +29,9 @@ public struct LayeredDepthConfig: Codable, Sendable {
     public var fovScale: Double
     /// Base channels of the refinement U-Net (`LayeredDepthRefiner`); nil or 0: none.
     public var refineChannels: Int?
+    /// Whether the head also reads where the crop lies in the photo (`LayeredDepthModel`'s
+    /// coordinate planes); nil or false: the crop alone, as the first priors.
+    public var cropInput: Bool?
 
     enum CodingKeys: String, CodingKey {
         case encoder, grid, yaw, pitch, fov
@@ -36,11 +39,13 @@ public struct LayeredDepthConfig: Codable, Sendable {
         case pitchScale = "pitch_scale"
         case fovScale = "fov_scale"
         case refineChannels = "refine_channels"
+        case cropInput = "crop_input"
     }
 
     public init(
         encoder: DinoVisionTransformer.Config, grid: Int, yaw: Double, pitch: Double, fov: Double,
-        yawScale: Double, pitchScale: Double, fovScale: Double, refineChannels: Int? = nil
+        yawScale: Double, pitchScale: Double, fovScale: Double, refineChannels: Int? = nil,
+        cropInput: Bool? = nil
     ) {
         self.encoder = encoder
         self.grid = grid
@@ -51,7 +56,11 @@ public struct LayeredDepthConfig: Codable, Sendable {
         self.pitchScale = pitchScale
         self.fovScale = fovScale
         self.refineChannels = refineChannels
+        self.cropInput = cropInput
     }
+
+    /// Whether the model takes the crop frames (`crop_input: true`).
+    public var takesCrop: Bool { cropInput ?? false }
 
     /// Checks the fields against each other; `source` names the file in the error.
     public func validate(source: String) throws {
@@ -80,6 +89,14 @@ public struct LayeredDepthConfig: Codable, Sendable {
 /// the camera offsets. (A per-token MLP emitting each patch's 7×7 pixels learnt blocky, nearly
 /// constant maps: depth L1 0.10 after 1000 steps.) Keys: `encoder.*`, `head.tokens`,
 /// `head.image.0`, `head.image.1`, `head.fuse.0`, `head.fuse.1`, `head.out`, `camera`.
+///
+/// With `crop_input`, the first fusing convolution also reads two coordinate planes: each map
+/// pixel's place in the whole photo (2u − 1, 2v − 1). The crop is resized to a fixed size, which
+/// throws away how large the object is and where it sits; but the photos are framed on the unit
+/// cube (its bounding sphere fills the view, its centre at the image centre) and every shape's
+/// largest side is 1, so the crop's size and place say how far the object extends in world
+/// units, and so how deep it can be. Without them the depth of a part has to be guessed from the
+/// shape's proportions alone.
 public final class LayeredDepthModel: Module, @unchecked Sendable {
     public let config: LayeredDepthConfig
     public let encoder: DinoVisionTransformer
@@ -102,7 +119,9 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         tokenProjection = Conv2d(inChannels: dim, outChannels: c, kernelSize: 1)
         image0 = Conv2d(inChannels: 3, outChannels: c, kernelSize: 3, stride: 2, padding: 1)
         image1 = Conv2d(inChannels: c, outChannels: c, kernelSize: 3, padding: 1)
-        fuse0 = Conv2d(inChannels: 2 * c, outChannels: c, kernelSize: 3, padding: 1)
+        fuse0 = Conv2d(
+            inChannels: 2 * c + (config.takesCrop ? 2 : 0), outChannels: c, kernelSize: 3,
+            padding: 1)
         fuse1 = Conv2d(inChannels: c, outChannels: c, kernelSize: 3, padding: 1)
         output = Conv2d(inChannels: c, outChannels: 2, kernelSize: 3, padding: 1)
         cameraHead = Linear(dim, 3)
@@ -121,9 +140,38 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         if let refiner { register("head.refine", refiner) }
     }
 
-    /// Photos [B, 3, S, S] in [0, 1] -> depth [B, 2, G, G] (front, back: camera depth minus the
-    /// camera's distance to the origin, in world units) and camera offsets [B, 3].
-    public func callAsFunction(_ photos: Tensor) throws -> (depth: Tensor, camera: Tensor) {
+    /// The coordinate planes [B, 2, G, G] of `crops`: (2u − 1, 2v − 1) of each map pixel's centre
+    /// in the photo's normalised coordinates.
+    public static func cropPlanes(_ crops: [LayeredDepthLift.Crop], grid g: Int) -> Tensor {
+        var out = [Float](repeating: 0, count: crops.count * 2 * g * g)
+        for (b, c) in crops.enumerated() {
+            for i in 0..<g {
+                let v = c.v0 + (Double(i) + 0.5) / Double(g) * c.height
+                for j in 0..<g {
+                    let u = c.u0 + (Double(j) + 0.5) / Double(g) * c.width
+                    out[(b * 2) * g * g + i * g + j] = Float(2 * u - 1)
+                    out[(b * 2 + 1) * g * g + i * g + j] = Float(2 * v - 1)
+                }
+            }
+        }
+        return Tensor(out, shape: [crops.count, 2, g, g])
+    }
+
+    /// Photos [B, 3, S, S] in [0, 1] (and, with `crop_input`, each photo's crop frame) -> depth
+    /// [B, 2, G, G] (front, back: camera depth minus the camera's distance to the origin, in
+    /// world units) and camera offsets [B, 3].
+    public func callAsFunction(_ photos: Tensor, crops: [LayeredDepthLift.Crop]? = nil) throws
+        -> (depth: Tensor, camera: Tensor)
+    {
+        if config.takesCrop {
+            guard let crops, crops.count == photos.shape[0] else {
+                throw LatticeError(
+                    .invalidArgument,
+                    "layered depth: this prior (crop_input) needs each photo's crop frame; got "
+                        + "\(crops.map { "\($0.count)" } ?? "none") for \(photos.shape[0]) photo(s)"
+                )
+            }
+        }
         let x = TrellisPipeline.imageNormalized(photos)
         let tokens = try TrellisPipeline.conditionTokens(encoder, normalized: x)  // [B, 1 + P, C]
         let b = photos.shape[0]
@@ -134,7 +182,9 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         let fromTokens = interpolate(
             tokenProjection(grid), size: [g, g], mode: .bilinear)  // [B, 32, G, G]
         let fromImage = image1(image0(x).gelu()).gelu()  // [B, 32, G, G]
-        let fused = fuse1(fuse0(Tensor.cat([fromTokens, fromImage], axis: 1)).gelu()).gelu()
+        var parts = [fromTokens, fromImage]
+        if config.takesCrop, let crops { parts.append(Self.cropPlanes(crops, grid: g)) }
+        let fused = fuse1(fuse0(Tensor.cat(parts, axis: 1)).gelu()).gelu()
         let cls = tokens.slice(1, 0, 1).contiguous().reshape([b, -1])
         var depth = output(fused)
         if let refiner { depth = depth + refiner(fused) }
@@ -151,10 +201,11 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         public var fov: Double
     }
 
-    /// The prediction for one conditioning image [1, 3, S, S] (no gradients, eval mode).
-    public func predict(_ photo: Tensor) throws -> Prediction {
+    /// The prediction for one conditioning image [1, 3, S, S] whose crop is `crop` in its photo
+    /// (no gradients, eval mode; `crop` is needed with `crop_input` and ignored otherwise).
+    public func predict(_ photo: Tensor, crop: LayeredDepthLift.Crop? = nil) throws -> Prediction {
         train(false)
-        let (depth, camera) = try withNoGrad { try self(photo) }
+        let (depth, camera) = try withNoGrad { try self(photo, crops: crop.map { [$0] }) }
         let d = depth.contiguous().toFloats()
         let c = camera.contiguous().toFloats()
         let g2 = config.grid * config.grid

@@ -381,16 +381,16 @@ public final class TrellisPipeline: @unchecked Sendable {
             let c = model.config
             let input = try ImagePreprocess.prepare(
                 photo.image, mask: photo.mask, size: c.encoder.imgSize, source: photo.source)
-            let p = try model.predict(ImagePreprocess.batch([input]))
             let crop = try ImagePreprocess.cropFrame(
                 photo.image, mask: photo.mask, source: photo.source)
+            let frame = LayeredDepthLift.Crop(
+                u0: crop.u0, v0: crop.v0, width: crop.width, height: crop.height)
+            let p = try model.predict(ImagePreprocess.batch([input]), crop: frame)
             let mask = try ImagePreprocess.alphaMask(
                 photo.image, mask: photo.mask, size: c.grid, source: photo.source)
             let radius = (3.0.squareRoot() / 2) / sin(p.fov / 2 * Double.pi / 180)
             let camera = try yawPitchRadiusFovToExtrinsicsIntrinsics(
                 yaw: p.yaw, pitch: p.pitch, radius: radius, fovDegrees: p.fov)
-            let frame = LayeredDepthLift.Crop(
-                u0: crop.u0, v0: crop.v0, width: crop.width, height: crop.height)
             let target = LayeredDepthLift.surface(
                 front: p.front, back: p.back, mask: mask, grid: c.grid, crop: frame,
                 camera: camera, resolution: resolution)
