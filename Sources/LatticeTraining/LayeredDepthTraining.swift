@@ -333,6 +333,9 @@ extension EmbeddedDefault {
     public struct LayeredDepthScore: Sendable {
         /// Mean |error| of front and back depth over the true mask (world units).
         public var depthL1: Double
+        /// The same for the front map alone (the visible side) and the back map alone.
+        public var frontL1: Double
+        public var backL1: Double
         /// |error| of the predicted yaw and pitch (radians) and fov (degrees).
         public var yawError: Double
         public var pitchError: Double
@@ -371,12 +374,11 @@ extension EmbeddedDefault {
             let mask = try ImagePreprocess.alphaMask(photo, size: g, source: "shape \(item)")
             let p = try model.predict(ImagePreprocess.batch([input]), crop: frame)
             let truth = LayeredDepthTarget.maps(mesh, camera: camera, crop: frame, grid: g)
-            var err = 0.0
+            var (errFront, errBack) = (0.0, 0.0)
             var count = 0.0
             for i in truth.mask.indices where truth.mask[i] > 0 {
-                let ef = abs(Double(p.front[i] - truth.front[i]))
-                let eb = abs(Double(p.back[i] - truth.back[i]))
-                err += (ef + eb) / 2
+                errFront += abs(Double(p.front[i] - truth.front[i]))
+                errBack += abs(Double(p.back[i] - truth.back[i]))
                 count += 1
             }
             if let dump {
@@ -407,7 +409,9 @@ extension EmbeddedDefault {
             }
             out.append(
                 LayeredDepthScore(
-                    depthL1: err / max(count, 1), yawError: abs(p.yaw - truthParams.yaw),
+                    depthL1: (errFront + errBack) / 2 / max(count, 1),
+                    frontL1: errFront / max(count, 1), backL1: errBack / max(count, 1),
+                    yawError: abs(p.yaw - truthParams.yaw),
                     pitchError: abs(p.pitch - truthParams.pitch),
                     fovError: abs(p.fov - truthParams.fov),
                     fScore: try voxelF(

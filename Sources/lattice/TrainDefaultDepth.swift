@@ -137,17 +137,20 @@ extension TrainDefault {
             for (item, s) in zip(items, scores) {
                 print(
                     String(
-                        format: "shape %d: depth L1 %.4f, yaw err %.3f, pitch err %.3f, "
-                            + "fov err %.1f, voxel F %.3f (true camera %.3f, true depth %.3f)",
-                        item, s.depthL1, s.yawError, s.pitchError, s.fovError, s.fScore,
+                        format: "shape %d: depth L1 %.4f (front %.4f, back %.4f), yaw err %.3f, "
+                            + "pitch err %.3f, fov err %.1f, voxel F %.3f (true camera %.3f, "
+                            + "true depth %.3f)",
+                        item, s.depthL1, s.frontL1, s.backL1, s.yawError, s.pitchError, s.fovError,
+                        s.fScore,
                         s.fScoreTrueCamera, s.fScoreTrueDepth))
             }
             print(
                 String(
-                    format: "held-out mean over %d shapes: depth L1 %.4f, yaw err %.3f, pitch "
-                        + "err %.3f, fov err %.1f; lifted voxel F %.3f (true camera %.3f, "
-                        + "true depth and camera %.3f)",
-                    scores.count, mean(\.depthL1), mean(\.yawError), mean(\.pitchError),
+                    format: "held-out mean over %d shapes: depth L1 %.4f (front %.4f, back %.4f), "
+                        + "yaw err %.3f, pitch err %.3f, fov err %.1f; lifted voxel F %.3f "
+                        + "(true camera %.3f, true depth and camera %.3f)",
+                    scores.count, mean(\.depthL1), mean(\.frontL1), mean(\.backL1),
+                    mean(\.yawError), mean(\.pitchError),
                     mean(\.fovError), mean(\.fScore), mean(\.fScoreTrueCamera),
                     mean(\.fScoreTrueDepth)))
         }
