@@ -91,10 +91,11 @@ extension EmbeddedDefault {
                 try encoder.encode(config), to: stem.appendingPathExtension("json"))
             try Safetensors.write(model.stateDict(), to: stem.appendingPathExtension("safetensors"))
             // On by default, with the lift as the structure: it scores above both the flow alone
-            // and the flow compensated toward the lift (Recipes/embedded-default/README.md).
+            // and the flow compensated toward the lift (Recipes/embedded-default/README.md). The
+            // SLat decoders carry no colour (0.5 grey), so the colours come from the photo.
             depthEntry =
                 ", \"layered_depth\": \"layered_depth\", \"layered_depth_use\": \"structure\", "
-                + "\"enabled\": true"
+                + "\"enabled\": true, \"photo_colors\": true"
         }
         // The conditioning camera (`conditionCamera`'s centre and jitter), for --structure-guidance.
         let guidance = """

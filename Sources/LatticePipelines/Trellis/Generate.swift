@@ -165,6 +165,7 @@ extension TrellisPipeline {
                 .warning("\(cond.shape[0]) images but only \(steps) steps: some images are unused"))
         }
         // Sampling.
+        liftCamera = nil
         var generator = RandomGenerator(seed: request.seed)
         var coords: Tensor
         if let variant = request.variantOf {
@@ -215,6 +216,37 @@ extension TrellisPipeline {
                             + "(\(features.count) cubes)")
                 }
                 return first.mesh
+            }
+        }
+        if folder.config.structureGuidance?.photoColors == true, let camera = liftCamera,
+            let photo = guidancePhoto
+        {
+            if let m = mesh {
+                let colored = try stage("photo colours", "the conditioning photo onto the mesh") {
+                    let rgba = try ImagePreprocess.withAlpha(
+                        photo.image, mask: photo.mask, source: photo.source
+                    ).raster
+                    let out = try PhotoColors.colored(m, photo: rgba, camera: camera)
+                    for g in assets.gaussians {
+                        // Degree-0 colour c = 0.5 + C0 · dc (upstream's SH convention).
+                        let c0: Float = 0.28209479177387814
+                        let xyz = g.getXYZ.contiguous().toFloats()
+                        let centres = (0..<g.count).map {
+                            SIMD3(xyz[3 * $0], xyz[3 * $0 + 1], xyz[3 * $0 + 2])
+                        }
+                        let colors = PhotoColors.nearestVertexColors(centres, mesh: out)
+                        g.featuresDC = Tensor(
+                            colors.flatMap {
+                                [($0.x - 0.5) / c0, ($0.y - 0.5) / c0, ($0.z - 0.5) / c0]
+                            },
+                            shape: [colors.count, 1, 3])
+                        if let rest = g.featuresRest { g.featuresRest = Tensor(zeros: rest.shape) }
+                    }
+                    return out
+                }
+                mesh = colored
+            } else {
+                onEvent(.note("photo colours need the mesh (glb); the Gaussians keep theirs"))
             }
         }
         // Exports.

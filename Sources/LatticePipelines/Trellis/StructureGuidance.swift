@@ -46,12 +46,16 @@ extension TrellisPipelineConfig {
         public var layeredDepthUse: LayeredDepthUse = .compensation
         /// Whether generation from one image uses the guidance unless told otherwise.
         public var enabled = false
+        /// With the lifted surface as the structure: colour the mesh and the Gaussians from the
+        /// photo, seen through the prior's camera (`PhotoColors`), instead of the decoders'.
+        public var photoColors = false
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case yaw, pitch, fov, lr, trust, size
             case layeredDepth = "layered_depth"
             case layeredDepthUse = "layered_depth_use"
             case enabled
+            case photoColors = "photo_colors"
             case yawRange = "yaw_range"
             case pitchRange = "pitch_range"
             case cameraSteps = "camera_steps"
@@ -111,6 +115,7 @@ extension TrellisPipelineConfig {
             size = try c.decodeIfPresent(Int.self, forKey: .size) ?? d.size
             layeredDepth = try c.decodeIfPresent(String.self, forKey: .layeredDepth)
             enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? false
+            photoColors = try c.decodeIfPresent(Bool.self, forKey: .photoColors) ?? false
             if let use = try c.decodeIfPresent(String.self, forKey: .layeredDepthUse) {
                 guard let value = LayeredDepthUse(rawValue: use) else {
                     throw LatticeError(

@@ -28,6 +28,9 @@ public final class TrellisPipeline: @unchecked Sendable {
     public let folder: ModelFolder
     /// Receives progress events.
     public var onEvent: (PipelineEvent) -> Void
+    /// The camera of the last layered-depth lift (the prior's prediction), which the photo
+    /// colours look through.
+    var liftCamera: PhotoColors.Camera?
 
     /// A pipeline over `folder`; nothing is loaded until a stage needs it.
     public init(folder: ModelFolder, onEvent: @escaping (PipelineEvent) -> Void = { _ in }) {
@@ -394,6 +397,7 @@ public final class TrellisPipeline: @unchecked Sendable {
             let target = LayeredDepthLift.surface(
                 front: p.front, back: p.back, mask: mask, grid: c.grid, crop: frame,
                 camera: camera, resolution: resolution)
+            liftCamera = camera
             onEvent(
                 .note(
                     String(
