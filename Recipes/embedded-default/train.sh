@@ -51,9 +51,9 @@ $L train-default slat-flow --slat-vae "$WORK/slat_vae" --image-encoder "$WORK/im
     --batch 4 --init-from "$WORK/slat_flow_linear"
 # 8. The layered-depth prior (front and back depth of each pixel of the conditioning crop, and
 #    the camera), its ViT started from the image encoder's; then continued with the depth-
-#    gradient term; then with the refinement U-Net, on photos rendered on demand. (The shipped
-#    prior's ViT had first been fine-tuned 2,000 steps through an earlier per-token head; see
-#    the recipe README.)
+#    gradient term; then with the refinement U-Net, on photos rendered on demand; then reading
+#    where the crop lies in the photo. (The shipped prior's ViT had first been fine-tuned 2,000
+#    steps through an earlier per-token head; see the recipe README.)
 $L train-default layered-depth --photos "$WORK/photos.safetensors" --out "$WORK/layered_depth1" \
     --steps 4000 --batch 32 --lr 1e-3 --refine-channels 0 \
     --init-encoder "$(ls "$WORK"/image_encoder/ckpts/image_encoder_step*.safetensors | tail -1)"
@@ -63,8 +63,13 @@ $L train-default layered-depth --photos "$WORK/photos.safetensors" --out "$WORK/
 $L train-default layered-depth --online 200000 --out "$WORK/layered_depth3" --steps 2800 \
     --batch 32 --lr 5e-4 --gradient-weight 2 --refine-channels 32 \
     --init-from "$WORK/layered_depth2"
-$L train-default layered-depth --online 200000 --out "$WORK/layered_depth" --steps 1800 \
+$L train-default layered-depth --online 200000 --out "$WORK/layered_depth4" --steps 1800 \
     --batch 32 --lr 3e-4 --gradient-weight 2 --init-from "$WORK/layered_depth3"
+#    Then with the crop planes (the crop's place in the photo; their weights start at zero).
+$L train-default layered-depth --online 200000 --crop-input --out "$WORK/layered_depth5" \
+    --steps 2400 --batch 32 --lr 5e-4 --gradient-weight 2 --init-from "$WORK/layered_depth4"
+$L train-default layered-depth --online 200000 --crop-input --out "$WORK/layered_depth" \
+    --steps 2400 --batch 32 --lr 3e-4 --gradient-weight 2 --init-from "$WORK/layered_depth5"
 # 9. The model folder, and the demo's examples (held-out shapes).
 OUT=Sources/LatticeTraining/Resources/EmbeddedDefault
 $L train-default package --ss-vae "$WORK/ss_vae" --ss-flow "$WORK/ss_flow" \

@@ -58,6 +58,12 @@ extension TrainDefault {
         @Option(help: "Start from the newest layered_depth weights of this earlier run.")
         var initFrom: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Seed of the batches and views (a continuation with another seed sees other "
+                    + "online shapes than the run it starts from)."))
+        var seed: UInt64 = 73
+
         @Flag(help: "Continue from the newest checkpoint in --out.")
         var resume = false
 
@@ -115,7 +121,7 @@ extension TrainDefault {
                     throw ValidationError("give exactly one of --photos and --online")
                 }
                 let options = TrainDefault.pretrainingOptions(
-                    steps: steps, batch: batch, lr: lr, seed: 73)
+                    steps: steps, batch: batch, lr: lr, seed: seed)
                 let trainer = try Trainer(objective: objective, options: options)
                 objective.trainer = trainer
                 try runTrainingStage(trainer, out: out, resume: resume, label: "layered-depth")

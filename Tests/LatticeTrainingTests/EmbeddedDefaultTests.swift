@@ -11,6 +11,8 @@ import Testing
 @testable import LatticeTraining
 
 @Suite struct EmbeddedDefaultTests {
+    func maxAbs(_ v: SIMD3<Float>) -> Float { max(abs(v.x), abs(v.y), abs(v.z)) }
+
     @Test func bundledModelFolderLoadsStrictly() throws {
         // Every checkpoint must load into its architecture with no missing or extra key.
         let folder = try ModelFolder(root: try EmbeddedDefault.modelFolder())
@@ -37,7 +39,7 @@ import Testing
             #expect(s.fScore.isFinite && (0...1).contains(s.fScore) && s.chamfer.isFinite)
             // Known gap (issue 6, see Recipes/embedded-default/README.md): the embedded default
             // follows the photo's pose and shape but its structures (the layered-depth prior's
-            // lifted surfaces) are still coarse: F 0.37-0.90, the torus and the stacked shape
+            // lifted surfaces) are still coarse: F 0.33-0.94, the torus and the stacked shape
             // pass, the box and the merged shapes do not. Recorded as an intermittent known
             // issue so the suite still flags the failing ones and lets the passing ones pass.
             withKnownIssue(
@@ -51,10 +53,40 @@ import Testing
             #expect(problems.isEmpty, "\(glb.lastPathComponent): \(problems)")
             let mesh = try GLB.read(glb, yUpToZUp: true)
             #expect(mesh.faces.count > 100)
+            // The colours come from the photo (pipeline.json photo_colors), not from the SLat
+            // decoders, which give every vertex 0.5 grey: the mesh's mean colour is the mean
+            // colour of the photo's object to within 0.15 a channel (measured at most 0.10: the
+            // hidden side and area weighting shift it; grey is up to 0.48 off on these photos),
+            // and under 5% of its vertices are that grey (measured at most 0.1%).
+            let colors = try #require(mesh.vertexColors)
+            let photo = try readImage(at: try #require(examples.first { $0.name == s.name }).image)
+            var sum = SIMD3<Float>.zero
+            var opaque: Float = 0
+            for i in 0..<(photo.width * photo.height) where photo.pixels[4 * i + 3] > 0.5 {
+                sum += SIMD3(photo.pixels[4 * i], photo.pixels[4 * i + 1], photo.pixels[4 * i + 2])
+                opaque += 1
+            }
+            let photoMean = sum / max(opaque, 1)
+            let meshMean = colors.reduce(SIMD3<Float>.zero, +) / Float(max(colors.count, 1))
+            let gap = maxAbs(photoMean - meshMean)
+            #expect(gap < 0.15, "\(s.name): mesh colour \(meshMean) vs photo \(photoMean)")
+            let grey = colors.filter { maxAbs($0 - SIMD3(repeating: 0.5)) < 0.05 }.count
+            #expect(grey * 20 < colors.count, "\(s.name): \(grey) of \(colors.count) grey")
             let ply = try #require(s.files.first { $0.pathExtension == "ply" })
             let gaussians = try GaussianPLY.read(from: ply)
             #expect(gaussians.count > 100)
             #expect(gaussians.positions.allSatisfy { $0.isFinite })
+            // The Gaussians take the coloured mesh's colours (nearest vertex): their mean
+            // degree-0 colour (0.5 + C0 · dc) is the photo's to the same 0.15.
+            var dc = SIMD3<Float>.zero
+            for i in 0..<gaussians.count {
+                let f = gaussians.featuresDC
+                dc += SIMD3(f[3 * i], f[3 * i + 1], f[3 * i + 2]) * 0.28209479 + 0.5
+            }
+            let splatMean = dc / Float(max(gaussians.count, 1))
+            #expect(
+                maxAbs(splatMean - photoMean) < 0.15,
+                "\(s.name): Gaussian colour \(splatMean) vs photo \(photoMean)")
         }
     }
 
