@@ -227,21 +227,7 @@ extension TrellisPipeline {
                         photo.image, mask: photo.mask, source: photo.source
                     ).raster
                     let out = try PhotoColors.colored(m, photo: rgba, camera: camera)
-                    for g in assets.gaussians {
-                        // Degree-0 colour c = 0.5 + C0 · dc (upstream's SH convention).
-                        let c0: Float = 0.28209479177387814
-                        let xyz = g.getXYZ.contiguous().toFloats()
-                        let centres = (0..<g.count).map {
-                            SIMD3(xyz[3 * $0], xyz[3 * $0 + 1], xyz[3 * $0 + 2])
-                        }
-                        let colors = PhotoColors.nearestVertexColors(centres, mesh: out)
-                        g.featuresDC = Tensor(
-                            colors.flatMap {
-                                [($0.x - 0.5) / c0, ($0.y - 0.5) / c0, ($0.z - 0.5) / c0]
-                            },
-                            shape: [colors.count, 1, 3])
-                        if let rest = g.featuresRest { g.featuresRest = Tensor(zeros: rest.shape) }
-                    }
+                    for g in assets.gaussians { PhotoColors.recolor(g, from: out) }
                     return out
                 }
                 mesh = colored

@@ -103,6 +103,19 @@ public enum PhotoColors {
         return out
     }
 
+    /// Gives each Gaussian of `g` the colour of its nearest vertex of `mesh` as its degree-0
+    /// coefficient (colour = 0.5 + C0 · dc, upstream's convention); higher degrees are zeroed.
+    public static func recolor(_ g: Gaussian, from mesh: TriangleMesh) {
+        let c0: Float = 0.28209479177387814
+        let xyz = g.getXYZ.contiguous().toFloats()
+        let centres = (0..<g.count).map { SIMD3(xyz[3 * $0], xyz[3 * $0 + 1], xyz[3 * $0 + 2]) }
+        let colors = nearestVertexColors(centres, mesh: mesh)
+        g.featuresDC = Tensor(
+            colors.flatMap { [($0.x - 0.5) / c0, ($0.y - 0.5) / c0, ($0.z - 0.5) / c0] },
+            shape: [colors.count, 1, 3])
+        if let rest = g.featuresRest { g.featuresRest = Tensor(zeros: rest.shape) }
+    }
+
     /// The colour of the nearest vertex of `mesh` (which has vertex colours) at each point:
     /// a uniform grid of `cell`-sized buckets, searched in growing shells.
     public static func nearestVertexColors(
