@@ -68,8 +68,11 @@ $L train-default layered-depth --online 200000 --out "$WORK/layered_depth4" --st
 #    Then with the crop planes (the crop's place in the photo; their weights start at zero).
 $L train-default layered-depth --online 200000 --crop-input --out "$WORK/layered_depth5" \
     --steps 2400 --batch 32 --lr 5e-4 --gradient-weight 2 --init-from "$WORK/layered_depth4"
-$L train-default layered-depth --online 200000 --crop-input --out "$WORK/layered_depth" \
+$L train-default layered-depth --online 200000 --crop-input --out "$WORK/layered_depth6" \
     --steps 2400 --batch 32 --lr 3e-4 --gradient-weight 2 --init-from "$WORK/layered_depth5"
+#    And 2800 steps more on other online shapes (seed 74).
+$L train-default layered-depth --online 200000 --crop-input --seed 74 --out "$WORK/layered_depth" \
+    --steps 2800 --batch 32 --lr 3e-4 --gradient-weight 2 --init-from "$WORK/layered_depth6"
 # 9. The model folder, and the demo's examples (held-out shapes).
 OUT=Sources/LatticeTraining/Resources/EmbeddedDefault
 $L train-default package --ss-vae "$WORK/ss_vae" --ss-flow "$WORK/ss_flow" \
