@@ -176,6 +176,13 @@ extension TriangleMesh {
     /// `count` points uniformly distributed over the surface (faces picked by area, uniform
     /// barycentric coordinates inside), with face normals and, if present, vertex colours.
     public func sampleSurface(count: Int, generator: inout RandomGenerator) -> SurfaceSamples {
+        sampleSurfaceFaces(count: count, generator: &generator).samples
+    }
+
+    /// `sampleSurface` with the face of each point.
+    func sampleSurfaceFaces(count: Int, generator: inout RandomGenerator) -> (
+        samples: SurfaceSamples, faces: [Int]
+    ) {
         let areas = faceAreas
         var cdf = [Double](repeating: 0, count: areas.count)
         var acc = 0.0
@@ -184,14 +191,16 @@ extension TriangleMesh {
             cdf[i] = acc
         }
         guard acc > 0, count > 0 else {
-            return SurfaceSamples(
-                points: [], normals: [], colors: vertexColors == nil ? nil : [])
+            return (
+                SurfaceSamples(points: [], normals: [], colors: vertexColors == nil ? nil : []), []
+            )
         }
         let normals = faceNormals
         let u = generator.uniform(count: 3 * count)
         var points = [SIMD3<Float>](repeating: .zero, count: count)
         var pointNormals = [SIMD3<Float>](repeating: .zero, count: count)
         var colors: [SIMD3<Float>]? = vertexColors == nil ? nil : []
+        var sampledFaces = [Int](repeating: 0, count: count)
         for s in 0..<count {
             let target = Double(u[3 * s]) * acc
             var lo = 0
@@ -210,11 +219,14 @@ extension TriangleMesh {
             points[s] =
                 vertices[Int(f.x)] * b0 + vertices[Int(f.y)] * b1 + vertices[Int(f.z)] * b2
             pointNormals[s] = normals[lo]
+            sampledFaces[s] = lo
             if let vc = vertexColors {
                 colors?.append(vc[Int(f.x)] * b0 + vc[Int(f.y)] * b1 + vc[Int(f.z)] * b2)
             }
         }
-        return SurfaceSamples(points: points, normals: pointNormals, colors: colors)
+        return (
+            SurfaceSamples(points: points, normals: pointNormals, colors: colors), sampledFaces
+        )
     }
 }
 

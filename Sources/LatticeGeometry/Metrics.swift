@@ -171,6 +171,15 @@ public func normalizedToUnitCube(_ points: [SIMD3<Float>]) -> [SIMD3<Float>] {
     return points.map { ($0 - center) / half }
 }
 
+/// Which surface of the reference mesh `meshChamferAndFScore` samples.
+public enum ReferenceSurface: Sendable {
+    /// Every face (the mesh as stored).
+    case allFaces
+    /// The solid's outer surface: faces inside another closed part left out
+    /// (`sampleOuterSurface`), for references modelled as overlapping closed parts.
+    case outer
+}
+
 /// How `meshChamferAndFScore` brings the two meshes to a common scale.
 public enum MetricNormalization: Sendable {
     /// Each mesh to [-1, 1]³ by its own bounding box (the default: "normalise the object").
@@ -186,10 +195,14 @@ public enum MetricNormalization: Sendable {
 public func meshChamferAndFScore(
     predicted: TriangleMesh, reference: TriangleMesh, samples: Int = 100_000,
     radius: Float = 0.1, normalization: MetricNormalization = .eachToUnitCube,
-    generator: inout RandomGenerator
+    referenceSurface: ReferenceSurface = .allFaces, generator: inout RandomGenerator
 ) -> ChamferResult {
     var p = predicted.sampleSurface(count: samples, generator: &generator).points
-    var r = reference.sampleSurface(count: samples, generator: &generator).points
+    var r: [SIMD3<Float>]
+    switch referenceSurface {
+    case .allFaces: r = reference.sampleSurface(count: samples, generator: &generator).points
+    case .outer: r = reference.sampleOuterSurface(count: samples, generator: &generator).points
+    }
     switch normalization {
     case .eachToUnitCube:
         p = normalizedToUnitCube(p)

@@ -21,10 +21,16 @@ public struct DemoExample: Sendable {
 /// Scores of one generated asset against its ground truth.
 public struct DemoScore: Sendable {
     public var name: String
-    /// Symmetric L1 Chamfer distance after normalising each mesh to [-1, 1]³.
+    /// Symmetric L1 Chamfer distance after normalising each mesh to [-1, 1]³, against the
+    /// ground truth's outer surface (`ReferenceSurface.outer`: the faces of a part inside
+    /// another part are not the shape's surface).
     public var chamfer: Float
-    /// F-score at radius 0.1 in that frame (ReconViaGen's protocol).
+    /// F-score at radius 0.1 in that frame (ReconViaGen's protocol), against the outer surface.
     public var fScore: Float
+    /// The same against every face of the ground-truth mesh as stored, interior faces of
+    /// overlapping parts included (equal to `fScore` up to sampling for one-part shapes).
+    public var fScoreAllFaces: Float
+    public var chamferAllFaces: Float
     /// Mean PSNR (dB) of shaded mesh renders vs the ground truth's over `viewCount` views.
     public var psnr: Double
     public var viewCount: Int
@@ -74,16 +80,21 @@ extension EmbeddedDefault {
         }
     }
 
-    /// Chamfer/F-score (20k surface samples each, seeded) and mean render PSNR of `generated`
-    /// against `groundTruth`; also returns the renders (generated, ground truth) of view 0.
+    /// Chamfer/F-score (20k surface samples each, seeded) against the ground truth's outer
+    /// surface and against all its faces, and mean render PSNR of `generated` against
+    /// `groundTruth`; also returns the renders (generated, ground truth) of view 0.
     public static func score(generated: TriangleMesh, groundTruth: TriangleMesh) throws -> (
-        chamfer: Float, fScore: Float, psnr: Double, views: Int,
+        chamfer: Float, fScore: Float, allFaces: ChamferResult, psnr: Double, views: Int,
         preview: (generated: RasterImage, groundTruth: RasterImage)
     ) {
         var generator = RandomGenerator(seed: 7)
         let metric = meshChamferAndFScore(
             predicted: generated, reference: groundTruth, samples: 20_000, radius: 0.1,
-            generator: &generator)
+            referenceSurface: .outer, generator: &generator)
+        generator = RandomGenerator(seed: 7)
+        let allFaces = meshChamferAndFScore(
+            predicted: generated, reference: groundTruth, samples: 20_000, radius: 0.1,
+            referenceSurface: .allFaces, generator: &generator)
         var total = 0.0
         var preview: (RasterImage, RasterImage)?
         let cameras = try scoreCameras()
@@ -97,7 +108,8 @@ extension EmbeddedDefault {
             throw LatticeError(.invalidArgument, "score: no cameras")
         }
         return (
-            metric.chamfer, metric.fScore, total / Double(cameras.count), cameras.count, preview
+            metric.chamfer, metric.fScore, allFaces, total / Double(cameras.count),
+            cameras.count, preview
         )
     }
 
@@ -181,7 +193,9 @@ extension EmbeddedDefault {
                 ]), to: comparison)
             scores.append(
                 DemoScore(
-                    name: example.name, chamfer: s.chamfer, fScore: s.fScore, psnr: s.psnr,
+                    name: example.name, chamfer: s.chamfer, fScore: s.fScore,
+                    fScoreAllFaces: s.allFaces.fScore, chamferAllFaces: s.allFaces.chamfer,
+                    psnr: s.psnr,
                     viewCount: s.views, files: result.files + [comparison],
                     seconds: Date().timeIntervalSince(start)))
         }

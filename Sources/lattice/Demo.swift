@@ -73,19 +73,21 @@ struct Demo: ParsableCommand {
             let width = max(8, scores.map(\.name.count).max() ?? 0) + 2
             print(
                 "example".padding(toLength: width, withPad: " ", startingAt: 0)
-                    + "F-score@0.1  Chamfer   PSNR(dB)  time")
+                    + "F-score@0.1  Chamfer   PSNR(dB)  time    F all faces")
             for s in scores {
                 print(
                     s.name.padding(toLength: width, withPad: " ", startingAt: 0)
                         + String(
-                            format: "%11.3f  %7.4f  %8.2f  %5.1fs", s.fScore, s.chamfer, s.psnr,
-                            s.seconds))
+                            format: "%11.3f  %7.4f  %8.2f  %5.1fs  %11.3f", s.fScore, s.chamfer,
+                            s.psnr, s.seconds, s.fScoreAllFaces))
             }
             let meanF = scores.map(\.fScore).reduce(0, +) / Float(max(scores.count, 1))
             print(String(format: "mean F-score %.3f over %d example(s)", meanF, scores.count))
             print(
-                "(F-score and Chamfer: 20k surface points per mesh, each normalised to [-1, 1]³; "
-                    + "PSNR: shaded renders of the GLB vs the ground truth from 4 views)")
+                "(F-score and Chamfer: 20k surface points per mesh, each normalised to [-1, 1]³, "
+                    + "on the ground truth's outer surface; F all faces: the same with points on "
+                    + "the faces of its parts that lie inside other parts too; PSNR: shaded "
+                    + "renders of the GLB vs the ground truth from 4 views)")
             for s in scores {
                 print("\(s.name): " + s.files.map(\.path).joined(separator: ", "))
             }
