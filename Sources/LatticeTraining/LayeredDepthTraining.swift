@@ -17,6 +17,12 @@ public enum LayeredDepthTarget {
         /// 0 where `mask` is 0.
         public var front: [Float]
         public var back: [Float]
+        /// Where the ray first leaves the solid and where it last enters it (the ends of the
+        /// first and last of its inside intervals): `back` and `front` where it crosses the solid
+        /// once, so [front, firstExit] ∪ [lastEntry, back] is always what the ray sees inside,
+        /// with one gap at most (the middle ones of three or more intervals are filled).
+        public var firstExit: [Float]
+        public var lastEntry: [Float]
         /// 1 where the pixel centre's ray meets the mesh.
         public var mask: [Float]
     }
@@ -54,8 +60,12 @@ public enum LayeredDepthTarget {
             height: Double(box.y1 - box.y0) / w)
     }
 
-    /// Rasterizes `mesh` (both faces) at the centres of `grid`² pixels over `crop`, keeping the
-    /// nearest and farthest perspective-correct depth per pixel.
+    /// Rasterizes `mesh` (both faces) at the centres of `grid`² pixels over `crop`: per pixel the
+    /// nearest and farthest perspective-correct depth, and the ends of the first and last inside
+    /// intervals. The parts are closed meshes with outward faces, which may overlap (merged
+    /// shapes), so the intervals come from a winding count along the ray: +1 where it crosses a
+    /// face toward the camera (entering), −1 where it crosses one facing away, inside where the
+    /// count is positive. A part's faces inside another part then split nothing.
     public static func maps(
         _ mesh: TriangleMesh, camera: (extrinsics: Matrix4, intrinsics: Matrix3),
         crop: LayeredDepthLift.Crop, grid g: Int
@@ -63,23 +73,35 @@ public enum LayeredDepthTarget {
         let e = camera.extrinsics
         let k = camera.intrinsics
         let radius = (e[3] * e[3] + e[7] * e[7] + e[11] * e[11]).squareRoot()
-        // Vertices in crop pixels (x, y) and camera depth.
-        let projected = mesh.vertices.map { p -> SIMD3<Float> in
-            let cx = e[0] * p.x + e[1] * p.y + e[2] * p.z + e[3]
-            let cy = e[4] * p.x + e[5] * p.y + e[6] * p.z + e[7]
-            let cz = max(e[8] * p.x + e[9] * p.y + e[10] * p.z + e[11], 1e-3)
-            let u = Double(k[0] * cx / cz + k[2])
-            let v = Double(k[4] * cy / cz + k[5])
+        // Vertices in camera coordinates, and in crop pixels (x, y) with camera depth.
+        let cameraSpace = mesh.vertices.map { p -> SIMD3<Float> in
+            SIMD3(
+                e[0] * p.x + e[1] * p.y + e[2] * p.z + e[3],
+                e[4] * p.x + e[5] * p.y + e[6] * p.z + e[7],
+                e[8] * p.x + e[9] * p.y + e[10] * p.z + e[11])
+        }
+        let projected = cameraSpace.map { p -> SIMD3<Float> in
+            let cz = max(p.z, 1e-3)
+            let u = Double(k[0] * p.x / cz + k[2])
+            let v = Double(k[4] * p.y / cz + k[5])
             return SIMD3(
                 Float((u - crop.u0) / crop.width * Double(g)),
                 Float((v - crop.v0) / crop.height * Double(g)), cz)
         }
         var near = [Float](repeating: .infinity, count: g * g)
         var far = [Float](repeating: -.infinity, count: g * g)
+        // Per pixel: (depth, +1 entering / −1 leaving) of every face its ray crosses.
+        var crossings = [[(z: Float, sign: Int8)]](repeating: [], count: g * g)
         for f in mesh.faces {
             let a = projected[Int(f.x)]
             let b = projected[Int(f.y)]
             let c = projected[Int(f.z)]
+            // Outward normal in camera space; the face is toward the camera (the ray enters)
+            // when it points back along the ray to the face.
+            let (ca, cb, cc) = (cameraSpace[Int(f.x)], cameraSpace[Int(f.y)], cameraSpace[Int(f.z)])
+            let (u, w) = (cb - ca, cc - ca)
+            let normal = SIMD3(u.y * w.z - u.z * w.y, u.z * w.x - u.x * w.z, u.x * w.y - u.y * w.x)
+            let sign: Int8 = (normal * (ca + cb + cc)).sum() < 0 ? 1 : -1
             let area = (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x)
             guard abs(area) > 1e-12 else { continue }
             let x0 = max(0, Int((min(a.x, b.x, c.x) - 0.5).rounded(.up)))
@@ -99,18 +121,47 @@ public enum LayeredDepthTarget {
                     let i = py * g + px
                     near[i] = min(near[i], z)
                     far[i] = max(far[i], z)
+                    crossings[i].append((z, sign))
                 }
             }
         }
+        let zeros = [Float](repeating: 0, count: g * g)
         var maps = Maps(
-            front: [Float](repeating: 0, count: g * g), back: [Float](repeating: 0, count: g * g),
-            mask: [Float](repeating: 0, count: g * g))
+            front: zeros, back: zeros, firstExit: zeros, lastEntry: zeros, mask: zeros)
         for i in 0..<(g * g) where near[i].isFinite {
+            let spans = insideIntervals(crossings[i])
+            let first = spans.first ?? (near[i], far[i])
+            let last = spans.last ?? (near[i], far[i])
             maps.front[i] = near[i] - radius
             maps.back[i] = far[i] - radius
+            maps.firstExit[i] = min(max(first.1, near[i]), far[i]) - radius
+            maps.lastEntry[i] = min(max(last.0, near[i]), far[i]) - radius
             maps.mask[i] = 1
         }
         return maps
+    }
+
+    /// The inside intervals along one ray from its face crossings: sorted by depth, where the
+    /// winding count is positive. A count left open at the last crossing closes there (a ray
+    /// through a shared edge can count one face twice), and spans thinner than 0.002 (grazing
+    /// an edge) are dropped while others remain.
+    static func insideIntervals(_ crossings: [(z: Float, sign: Int8)]) -> [(Float, Float)] {
+        let sorted = crossings.sorted { $0.z != $1.z ? $0.z < $1.z : $0.sign > $1.sign }
+        var spans: [(Float, Float)] = []
+        var count = 0
+        var start: Float = 0
+        for c in sorted {
+            if c.sign > 0 {
+                if count == 0 { start = c.z }
+                count += 1
+            } else if count > 0 {
+                count -= 1
+                if count == 0 { spans.append((start, c.z)) }
+            }
+        }
+        if count > 0, let last = sorted.last { spans.append((start, last.z)) }
+        let solid = spans.filter { $0.1 - $0.0 >= 0.002 }
+        return solid.isEmpty ? spans : solid
     }
 }
 
@@ -118,30 +169,35 @@ extension EmbeddedDefault {
     /// The embedded default's layered-depth prior: the image encoder's ViT (its weights are the
     /// starting point) and 56² depth maps (7×7 pixels a token) around the conditioning camera,
     /// with a refinement U-Net of `refineChannels` base channels (0: none), reading the crop's
-    /// place in the photo when `cropInput`.
-    public static func layeredDepthConfig(refineChannels: Int = 32, cropInput: Bool = false)
-        -> LayeredDepthConfig
-    {
+    /// place in the photo when `cropInput`, with `intervals` inside intervals per ray (1 or 2).
+    public static func layeredDepthConfig(
+        refineChannels: Int = 32, cropInput: Bool = false, intervals: Int = 1
+    ) -> LayeredDepthConfig {
         LayeredDepthConfig(
             encoder: imageEncoderConfig, grid: 56, yaw: frontYaw, pitch: 0.3, fov: 40,
             yawScale: 0.15, pitchScale: 0.15, fovScale: 10,
             refineChannels: refineChannels > 0 ? refineChannels : nil,
-            cropInput: cropInput ? true : nil)
+            cropInput: cropInput ? true : nil, intervals: intervals == 1 ? nil : intervals)
     }
 
     /// `layeredDepthConfig` with the refinement U-Net the weights have (from the width of
     /// `head.refine.down.0.weight`) and the crop planes they read (`head.fuse.0.weight` with two
-    /// more input channels than the head's 64), so every run packages alike.
+    /// more input channels than the head's 64) and the intervals (`head.out.weight`'s outputs
+    /// over 2), so every run packages alike.
     public static func layeredDepthConfig(matching weights: [String: Tensor]) -> LayeredDepthConfig
     {
         let width = weights["head.refine.down.0.weight"]?.shape.first ?? 0
         let fuseInputs = weights["head.fuse.0.weight"]?.shape.dropFirst().first ?? 64
-        return layeredDepthConfig(refineChannels: width / 2, cropInput: fuseInputs == 66)
+        let outputs = weights["head.out.weight"]?.shape.first ?? 2
+        return layeredDepthConfig(
+            refineChannels: width / 2, cropInput: fuseInputs == 66, intervals: outputs == 4 ? 2 : 1)
     }
 
     /// Weights of an earlier prior made to fit `model`: a U-Net it lacks is taken as `model`
-    /// initialised it (its last convolution at zero keeps the maps), and crop planes it did not
-    /// read get zero weights in `head.fuse.0`, so `model` starts with exactly the earlier maps.
+    /// initialised it (its last convolution at zero keeps the maps), crop planes it did not read
+    /// get zero weights in `head.fuse.0`, and a one-interval prior's output convolutions
+    /// (front, back) are extended to two intervals with first exit = back and last entry = front,
+    /// so `model` starts with exactly the earlier maps and surface.
     public static func adaptLayeredDepthWeights(
         _ weights: [String: Tensor], to model: LayeredDepthModel
     ) -> [String: Tensor] {
@@ -157,12 +213,24 @@ extension EmbeddedDefault {
             let extra = Tensor(zeros: [w.shape[0], target.shape[1] - w.shape[1]] + w.shape[2...])
             weights[key] = Tensor.cat([w, extra], axis: 1).contiguous()
         }
+        for stem in ["head.out", "head.refine.out"] {
+            for part in ["weight", "bias"] {
+                let key = "\(stem).\(part)"
+                guard let w = weights[key], let target = own[key], w.shape.first == 2,
+                    target.shape.first == 4
+                else { continue }
+                // Channels (front, back) -> (front, back, first exit = back, last entry = front).
+                weights[key] = Tensor.cat([w, w.slice(0, 1, 2), w.slice(0, 0, 1)], axis: 0)
+                    .contiguous()
+            }
+        }
         return weights
     }
 }
 
 /// Trains a `LayeredDepthModel` on the photo bank or on photos rendered on demand: L1 of the
-/// front and back depth over the pixels the shape covers (plus, optionally, L1 of their neighbour
+/// front and back depth (and with two intervals the first exit and last entry) over the pixels
+/// the shape covers (plus, optionally, L1 of their neighbour
 /// differences), plus 0.1 × the MSE of the camera offsets (each scaled to about [-1, 1]).
 /// Model: `layered_depth`.
 public final class LayeredDepthPretraining: TrainingObjective {
@@ -265,20 +333,22 @@ public final class LayeredDepthPretraining: TrainingObjective {
             targets = done.map { (maps: $0.1.0, camera: $0.1.1, crop: $0.1.2) }
         }
         let g2 = model.config.grid * model.config.grid
-        var depth = [Float](repeating: 0, count: items.count * 2 * g2)
+        let channels = model.config.depthChannels
+        var depth = [Float](repeating: 0, count: items.count * channels * g2)
         var mask = depth
         var camera = [Float](repeating: 0, count: items.count * 3)
         for b in items.indices {
             let t = targets[b]
-            let base = b * 2 * g2
-            depth.replaceSubrange(base..<base + g2, with: t.maps.front)
-            depth.replaceSubrange(base + g2..<base + 2 * g2, with: t.maps.back)
-            mask.replaceSubrange(base..<base + g2, with: t.maps.mask)
-            mask.replaceSubrange(base + g2..<base + 2 * g2, with: t.maps.mask)
+            let maps = [t.maps.front, t.maps.back, t.maps.firstExit, t.maps.lastEntry]
+            for c in 0..<channels {
+                let base = (b * channels + c) * g2
+                depth.replaceSubrange(base..<base + g2, with: maps[c])
+                mask.replaceSubrange(base..<base + g2, with: t.maps.mask)
+            }
             camera.replaceSubrange(b * 3..<b * 3 + 3, with: t.camera)
         }
         let g = model.config.grid
-        let m = Tensor(mask, shape: [items.count, 2, g, g])
+        let m = Tensor(mask, shape: [items.count, channels, g, g])
         let (predDepth, predCamera) = try model(
             photos, crops: model.config.takesCrop ? targets.map(\.crop) : nil)
         let covered = max(mask.reduce(0, +), 1)
@@ -336,16 +406,20 @@ extension EmbeddedDefault {
         /// The same for the front map alone (the visible side) and the back map alone.
         public var frontL1: Double
         public var backL1: Double
+        /// The same for the first exit and last entry (a one-interval prior's are its back and
+        /// front).
+        public var gapL1: Double
         /// |error| of the predicted yaw and pitch (radians) and fov (degrees).
         public var yawError: Double
         public var pitchError: Double
         public var fovError: Double
         /// Voxel F (one-cell tolerance) of the lifted surface with the predicted
         /// camera, with the true camera, and of the true depth maps lifted with the true camera
-        /// (the lift alone).
+        /// (the lift alone), and of the true front and back alone (one interval per ray).
         public var fScore: Double
         public var fScoreTrueCamera: Double
         public var fScoreTrueDepth: Double
+        public var fScoreTrueDepthOneInterval: Double
     }
 
     /// Scores `model` on photos (view 0, rendered at 192²) of `items`.
@@ -374,11 +448,14 @@ extension EmbeddedDefault {
             let mask = try ImagePreprocess.alphaMask(photo, size: g, source: "shape \(item)")
             let p = try model.predict(ImagePreprocess.batch([input]), crop: frame)
             let truth = LayeredDepthTarget.maps(mesh, camera: camera, crop: frame, grid: g)
-            var (errFront, errBack) = (0.0, 0.0)
+            var (errFront, errBack, errGap) = (0.0, 0.0, 0.0)
             var count = 0.0
+            let gap = p.gap ?? (p.back, p.front)
             for i in truth.mask.indices where truth.mask[i] > 0 {
                 errFront += abs(Double(p.front[i] - truth.front[i]))
                 errBack += abs(Double(p.back[i] - truth.back[i]))
+                errGap += abs(Double(gap.firstExit[i] - truth.firstExit[i]))
+                errGap += abs(Double(gap.lastEntry[i] - truth.lastEntry[i]))
                 count += 1
             }
             if let dump {
@@ -389,15 +466,15 @@ extension EmbeddedDefault {
             }
             let trueVoxels = try data.coords(item)
             func voxelF(
-                front: [Float], back: [Float], mask: [Float], yaw: Double, pitch: Double,
-                fov: Double
+                front: [Float], back: [Float], gap: ([Float], [Float])?, mask: [Float],
+                yaw: Double, pitch: Double, fov: Double
             ) throws -> Double {
                 let radius = (3.0.squareRoot() / 2) / sin(fov / 2 * Double.pi / 180)
                 let cam = try yawPitchRadiusFovToExtrinsicsIntrinsics(
                     yaw: yaw, pitch: pitch, radius: radius, fovDegrees: fov)
                 let cells = LayeredDepthLift.surface(
-                    front: front, back: back, mask: mask, grid: g, crop: frame, camera: cam,
-                    resolution: resolution)
+                    front: front, back: back, gap: gap, mask: mask, grid: g, crop: frame,
+                    camera: cam, resolution: resolution)
                 let r = resolution
                 var voxels: [SIMD3<Int32>] = []
                 for i in cells.indices where cells[i] > 0.5 {
@@ -411,17 +488,22 @@ extension EmbeddedDefault {
                 LayeredDepthScore(
                     depthL1: (errFront + errBack) / 2 / max(count, 1),
                     frontL1: errFront / max(count, 1), backL1: errBack / max(count, 1),
+                    gapL1: errGap / 2 / max(count, 1),
                     yawError: abs(p.yaw - truthParams.yaw),
                     pitchError: abs(p.pitch - truthParams.pitch),
                     fovError: abs(p.fov - truthParams.fov),
                     fScore: try voxelF(
-                        front: p.front, back: p.back, mask: mask, yaw: p.yaw, pitch: p.pitch,
-                        fov: p.fov),
+                        front: p.front, back: p.back, gap: p.gap, mask: mask, yaw: p.yaw,
+                        pitch: p.pitch, fov: p.fov),
                     fScoreTrueCamera: try voxelF(
-                        front: p.front, back: p.back, mask: mask, yaw: truthParams.yaw,
-                        pitch: truthParams.pitch, fov: truthParams.fov),
+                        front: p.front, back: p.back, gap: p.gap, mask: mask,
+                        yaw: truthParams.yaw, pitch: truthParams.pitch, fov: truthParams.fov),
                     fScoreTrueDepth: try voxelF(
-                        front: truth.front, back: truth.back, mask: truth.mask,
+                        front: truth.front, back: truth.back,
+                        gap: (truth.firstExit, truth.lastEntry), mask: truth.mask,
+                        yaw: truthParams.yaw, pitch: truthParams.pitch, fov: truthParams.fov),
+                    fScoreTrueDepthOneInterval: try voxelF(
+                        front: truth.front, back: truth.back, gap: nil, mask: truth.mask,
                         yaw: truthParams.yaw, pitch: truthParams.pitch, fov: truthParams.fov),
                 ))
             progress(n + 1)

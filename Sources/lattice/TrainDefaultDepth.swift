@@ -30,6 +30,13 @@ extension TrainDefault {
         @Flag(help: "Let the head read where the crop lies in the photo (crop_input).")
         var cropInput = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Inside intervals per ray: 1 (front, back) or 2 (also first exit and last entry, "
+                    + "so a gap along the ray stays empty). --init-from a one-interval run starts "
+                    + "at its maps."))
+        var intervals = 1
+
         @Option(help: "Output folder.")
         var out: String
 
@@ -78,7 +85,8 @@ extension TrainDefault {
                 var generator = RandomGenerator(seed: 73)
                 let model = try LatticePipelines.LayeredDepthModel(
                     EmbeddedDefault.layeredDepthConfig(
-                        refineChannels: refineChannels, cropInput: cropInput))
+                        refineChannels: refineChannels, cropInput: cropInput,
+                        intervals: intervals))
                 model.resetParameters(generator: &generator)
                 EmbeddedDefault.initializeImageEncoder(model.encoder, generator: &generator)
                 if let initEncoder {
@@ -143,22 +151,23 @@ extension TrainDefault {
             for (item, s) in zip(items, scores) {
                 print(
                     String(
-                        format: "shape %d: depth L1 %.4f (front %.4f, back %.4f), yaw err %.3f, "
-                            + "pitch err %.3f, fov err %.1f, voxel F %.3f (true camera %.3f, "
-                            + "true depth %.3f)",
-                        item, s.depthL1, s.frontL1, s.backL1, s.yawError, s.pitchError, s.fovError,
-                        s.fScore,
-                        s.fScoreTrueCamera, s.fScoreTrueDepth))
+                        format: "shape %d: depth L1 %.4f (front %.4f, back %.4f, gap %.4f), yaw "
+                            + "err %.3f, pitch err %.3f, fov err %.1f, voxel F %.3f (true camera "
+                            + "%.3f, true depth %.3f, true front and back alone %.3f)",
+                        item, s.depthL1, s.frontL1, s.backL1, s.gapL1, s.yawError, s.pitchError,
+                        s.fovError, s.fScore, s.fScoreTrueCamera, s.fScoreTrueDepth,
+                        s.fScoreTrueDepthOneInterval))
             }
             print(
                 String(
-                    format: "held-out mean over %d shapes: depth L1 %.4f (front %.4f, back %.4f), "
-                        + "yaw err %.3f, pitch err %.3f, fov err %.1f; lifted voxel F %.3f "
-                        + "(true camera %.3f, true depth and camera %.3f)",
+                    format: "held-out mean over %d shapes: depth L1 %.4f (front %.4f, back %.4f, "
+                        + "gap %.4f), yaw err %.3f, pitch err %.3f, fov err %.1f; lifted voxel F "
+                        + "%.3f (true camera %.3f, true depth and camera %.3f, true front and "
+                        + "back alone %.3f)",
                     scores.count, mean(\.depthL1), mean(\.frontL1), mean(\.backL1),
-                    mean(\.yawError), mean(\.pitchError),
+                    mean(\.gapL1), mean(\.yawError), mean(\.pitchError),
                     mean(\.fovError), mean(\.fScore), mean(\.fScoreTrueCamera),
-                    mean(\.fScoreTrueDepth)))
+                    mean(\.fScoreTrueDepth), mean(\.fScoreTrueDepthOneInterval)))
         }
     }
 }

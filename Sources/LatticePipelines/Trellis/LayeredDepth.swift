@@ -32,6 +32,9 @@ public struct LayeredDepthConfig: Codable, Sendable {
     /// Whether the head also reads where the crop lies in the photo (`LayeredDepthModel`'s
     /// coordinate planes); nil or false: the crop alone, as the first priors.
     public var cropInput: Bool?
+    /// Inside intervals per ray: 1 (front, back) or 2 (also where the ray first leaves the
+    /// object and last enters it, so one gap along it stays empty); nil: 1.
+    public var intervals: Int?
 
     enum CodingKeys: String, CodingKey {
         case encoder, grid, yaw, pitch, fov
@@ -40,12 +43,13 @@ public struct LayeredDepthConfig: Codable, Sendable {
         case fovScale = "fov_scale"
         case refineChannels = "refine_channels"
         case cropInput = "crop_input"
+        case intervals
     }
 
     public init(
         encoder: DinoVisionTransformer.Config, grid: Int, yaw: Double, pitch: Double, fov: Double,
         yawScale: Double, pitchScale: Double, fovScale: Double, refineChannels: Int? = nil,
-        cropInput: Bool? = nil
+        cropInput: Bool? = nil, intervals: Int? = nil
     ) {
         self.encoder = encoder
         self.grid = grid
@@ -57,10 +61,14 @@ public struct LayeredDepthConfig: Codable, Sendable {
         self.fovScale = fovScale
         self.refineChannels = refineChannels
         self.cropInput = cropInput
+        self.intervals = intervals
     }
 
     /// Whether the model takes the crop frames (`crop_input: true`).
     public var takesCrop: Bool { cropInput ?? false }
+
+    /// Depth maps the model emits: 2 per interval.
+    public var depthChannels: Int { 2 * (intervals ?? 1) }
 
     /// Checks the fields against each other; `source` names the file in the error.
     public func validate(source: String) throws {
@@ -69,6 +77,10 @@ public struct LayeredDepthConfig: Codable, Sendable {
                 .invalidConfig,
                 "\(source): layered depth expects grid = half the encoder's \(encoder.imgSize)-px "
                     + "input and fov in (0, 180); got grid \(grid), fov \(fov)")
+        }
+        if let n = intervals, n != 1, n != 2 {
+            throw LatticeError(
+                .invalidConfig, "\(source): intervals is \(n); expected 1 or 2 (or absent)")
         }
         if let r = refineChannels, r != 0 {
             guard r > 0, grid % 8 == 0 else {
@@ -85,7 +97,8 @@ public struct LayeredDepthConfig: Codable, Sendable {
 /// gives them) carry what is where and how deep the hidden side goes; a small convolutional
 /// branch on the photo itself (stride 2, to the `grid`² of the maps) carries the local shading
 /// that front depth follows. The tokens, projected to 32 channels and upsampled bilinearly, and
-/// the photo branch are fused by three 3×3 convolutions into (front, back). The class token gives
+/// the photo branch are fused by three 3×3 convolutions into (front, back), and with two
+/// intervals (`intervals: 2`) also (first exit, last entry). The class token gives
 /// the camera offsets. (A per-token MLP emitting each patch's 7×7 pixels learnt blocky, nearly
 /// constant maps: depth L1 0.10 after 1000 steps.) Keys: `encoder.*`, `head.tokens`,
 /// `head.image.0`, `head.image.1`, `head.fuse.0`, `head.fuse.1`, `head.out`, `camera`.
@@ -123,11 +136,14 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
             inChannels: 2 * c + (config.takesCrop ? 2 : 0), outChannels: c, kernelSize: 3,
             padding: 1)
         fuse1 = Conv2d(inChannels: c, outChannels: c, kernelSize: 3, padding: 1)
-        output = Conv2d(inChannels: c, outChannels: 2, kernelSize: 3, padding: 1)
+        output = Conv2d(
+            inChannels: c, outChannels: config.depthChannels, kernelSize: 3, padding: 1)
         cameraHead = Linear(dim, 3)
         refiner =
             (config.refineChannels ?? 0) > 0
-            ? LayeredDepthRefiner(inChannels: c, channels: config.refineChannels ?? 0) : nil
+            ? LayeredDepthRefiner(
+                inChannels: c, channels: config.refineChannels ?? 0,
+                outChannels: config.depthChannels) : nil
         super.init()
         register("encoder", encoder)
         register("head.tokens", tokenProjection)
@@ -158,8 +174,8 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
     }
 
     /// Photos [B, 3, S, S] in [0, 1] (and, with `crop_input`, each photo's crop frame) -> depth
-    /// [B, 2, G, G] (front, back: camera depth minus the camera's distance to the origin, in
-    /// world units) and camera offsets [B, 3].
+    /// [B, D, G, G] (front, back, and with two intervals first exit, last entry: camera depth
+    /// minus the camera's distance to the origin, in world units) and camera offsets [B, 3].
     public func callAsFunction(_ photos: Tensor, crops: [LayeredDepthLift.Crop]? = nil) throws
         -> (depth: Tensor, camera: Tensor)
     {
@@ -196,6 +212,8 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         /// grid² each, row-major over the crop (row 0 at the top).
         public var front: [Float]
         public var back: [Float]
+        /// With two intervals: where the ray first leaves the object and last enters it.
+        public var gap: (firstExit: [Float], lastEntry: [Float])?
         public var yaw: Double
         public var pitch: Double
         public var fov: Double
@@ -211,6 +229,8 @@ public final class LayeredDepthModel: Module, @unchecked Sendable {
         let g2 = config.grid * config.grid
         return Prediction(
             front: Array(d[0..<g2]), back: Array(d[g2..<2 * g2]),
+            gap: config.depthChannels == 4
+                ? (Array(d[2 * g2..<3 * g2]), Array(d[3 * g2..<4 * g2])) : nil,
             yaw: config.yaw + config.yawScale * Double(c[0]),
             pitch: config.pitch + config.pitchScale * Double(c[1]),
             fov: config.fov + config.fovScale * Double(c[2]))
@@ -251,7 +271,7 @@ public final class LayeredDepthRefiner: Module, @unchecked Sendable {
     public let up: [Conv2d]
     public let output: Conv2d
 
-    public init(inChannels: Int, channels c: Int) {
+    public init(inChannels: Int, channels c: Int, outChannels: Int = 2) {
         let widths = [inChannels, 2 * c, 3 * c, 4 * c]
         var down: [Conv2d] = []
         for level in 1...3 {
@@ -272,7 +292,8 @@ public final class LayeredDepthRefiner: Module, @unchecked Sendable {
             Conv2d(inChannels: widths[0], outChannels: widths[0], kernelSize: 3, padding: 1),
         ]
         self.down = down
-        output = Conv2d(inChannels: widths[0], outChannels: 2, kernelSize: 3, padding: 1)
+        output = Conv2d(
+            inChannels: widths[0], outChannels: outChannels, kernelSize: 3, padding: 1)
         super.init()
         for (i, m) in down.enumerated() { register("down.\(i)", m) }
         for (i, m) in up.enumerated() { register("up.\(i)", m) }
@@ -285,7 +306,7 @@ public final class LayeredDepthRefiner: Module, @unchecked Sendable {
         output.bias?.assign(Tensor(zeros: [output.outChannels]))
     }
 
-    /// Features [B, C, G, G] -> depth correction [B, 2, G, G].
+    /// Features [B, C, G, G] -> depth correction [B, D, G, G].
     public func callAsFunction(_ features: Tensor) -> Tensor {
         var skips = [features]
         var x = features
@@ -317,13 +338,26 @@ public enum LayeredDepthLift {
         }
     }
 
+    /// One point's depth and its pixel's maps.
+    struct Sample {
+        var depth: Float
+        var front: Float
+        var back: Float
+        var firstExit: Float
+        var lastEntry: Float
+    }
+
     /// Samples the depth maps at world points: per point its camera depth minus the camera's
-    /// distance to the origin, and the front and back depth of its pixel (bilinear over the
-    /// masked neighbours); nil where the pixel is outside the mask (bilinear ≤ 0.5).
+    /// distance to the origin, and the maps of its pixel (bilinear over the masked neighbours);
+    /// nil where the pixel is outside the mask (bilinear ≤ 0.5). Without `gap` (first exit, last
+    /// entry) the ray's one interval is [front, back].
     static func sample(
-        _ points: [SIMD3<Float>], front: [Float], back: [Float], mask: [Float], grid g: Int,
+        _ points: [SIMD3<Float>], front: [Float], back: [Float],
+        gap: (firstExit: [Float], lastEntry: [Float])? = nil, mask: [Float], grid g: Int,
         crop: Crop, camera: (extrinsics: Matrix4, intrinsics: Matrix3)
-    ) -> [(depth: Float, front: Float, back: Float)?] {
+    ) -> [Sample?] {
+        let firstExit = gap?.firstExit ?? back
+        let lastEntry = gap?.lastEntry ?? front
         let e = camera.extrinsics
         let k = camera.intrinsics
         let radius = (e[3] * e[3] + e[7] * e[7] + e[11] * e[11]).squareRoot()
@@ -346,6 +380,8 @@ public enum LayeredDepthLift {
             var wsum: Float = 0
             var fsum: Float = 0
             var bsum: Float = 0
+            var esum: Float = 0
+            var lsum: Float = 0
             for dy in 0...1 {
                 for dx in 0...1 {
                     let (xx, yy) = (x0 + dx, y0 + dy)
@@ -357,37 +393,47 @@ public enum LayeredDepthLift {
                         wsum += wgt
                         fsum += wgt * front[p]
                         bsum += wgt * back[p]
+                        esum += wgt * firstExit[p]
+                        lsum += wgt * lastEntry[p]
                     }
                 }
             }
             guard m > 0.5, wsum > 0 else { return nil }
-            return (cz - radius, fsum / wsum, bsum / wsum)
+            return Sample(
+                depth: cz - radius, front: fsum / wsum, back: bsum / wsum,
+                firstExit: esum / wsum, lastEntry: lsum / wsum)
         }
     }
 
-    /// A point is inside when its pixel is in the mask and its depth lies between the pixel's
-    /// front and back.
+    /// A point is inside when its pixel is in the mask and its depth lies in [front, first exit]
+    /// or in [last entry, back] (both [front, back] for a ray with one interval).
     @inline(__always)
-    static func inside(_ s: (depth: Float, front: Float, back: Float)?) -> Bool {
+    static func inside(_ s: Sample?) -> Bool {
         guard let s else { return false }
-        return s.depth >= s.front && s.depth <= max(s.back, s.front)
+        let d = s.depth
+        return (d >= s.front && d <= max(s.firstExit, s.front))
+            || (d >= s.lastEntry && d <= max(s.back, s.lastEntry))
     }
 
     /// The cells of the R³ grid ([-0.5, 0.5]³) the lifted surface passes through: each point of
     /// a (R·s + 1)³ lattice is tested with `inside`, and a cell is on the surface when its
-    /// (s + 1)³ lattice points disagree. `front`, `back` and `mask` are grid² over `crop`; depths
-    /// are camera z minus the camera's distance to the origin. (Re-centring and re-scaling the
+    /// (s + 1)³ lattice points disagree. `front`, `back`, `gap` and `mask` are grid² over
+    /// `crop`; depths are camera z minus the camera's distance to the origin. (Re-centring and re-scaling the
     /// lifted solid's box as the training shapes are normalised scored lower: held-out voxel F
     /// 0.647 against 0.698, because the hidden side's extent is the least certain part.)
     public static func surface(
-        front: [Float], back: [Float], mask: [Float], grid: Int, crop: Crop,
+        front: [Float], back: [Float], gap: (firstExit: [Float], lastEntry: [Float])? = nil,
+        mask: [Float], grid: Int, crop: Crop,
         camera: (extrinsics: Matrix4, intrinsics: Matrix3), resolution r: Int,
         subdivisions s: Int = 2
     ) -> [Float] {
+        let g2 = grid * grid
         precondition(
-            front.count == grid * grid && back.count == grid * grid && mask.count == grid * grid,
-            "LayeredDepthLift: maps of \(front.count), \(back.count) and \(mask.count) values for "
-                + "a \(grid)² grid")
+            front.count == g2 && back.count == g2 && mask.count == g2
+                && (gap.map { $0.firstExit.count == g2 && $0.lastEntry.count == g2 } ?? true),
+            "LayeredDepthLift: maps of \(front.count), \(back.count), "
+                + "\(gap.map { "\($0.firstExit.count), \($0.lastEntry.count)" } ?? "no gap") and "
+                + "\(mask.count) values for a \(grid)² grid")
         let n = r * s + 1
         var points: [SIMD3<Float>] = []
         points.reserveCapacity(n * n * n)
@@ -399,7 +445,8 @@ public enum LayeredDepthLift {
             }
         }
         let inside = sample(
-            points, front: front, back: back, mask: mask, grid: grid, crop: crop, camera: camera
+            points, front: front, back: back, gap: gap, mask: mask, grid: grid, crop: crop,
+            camera: camera
         ).map { Self.inside($0) }
         var out = [Float](repeating: 0, count: r * r * r)
         for x in 0..<r {

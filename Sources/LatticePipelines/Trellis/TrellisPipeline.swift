@@ -395,8 +395,8 @@ public final class TrellisPipeline: @unchecked Sendable {
             let camera = try yawPitchRadiusFovToExtrinsicsIntrinsics(
                 yaw: p.yaw, pitch: p.pitch, radius: radius, fovDegrees: p.fov)
             let target = LayeredDepthLift.surface(
-                front: p.front, back: p.back, mask: mask, grid: c.grid, crop: frame,
-                camera: camera, resolution: resolution)
+                front: p.front, back: p.back, gap: p.gap, mask: mask, grid: c.grid,
+                crop: frame, camera: camera, resolution: resolution)
             liftCamera = camera
             onEvent(
                 .note(
