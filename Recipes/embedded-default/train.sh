@@ -71,8 +71,13 @@ $L train-default layered-depth --online 200000 --crop-input --out "$WORK/layered
 $L train-default layered-depth --online 200000 --crop-input --out "$WORK/layered_depth6" \
     --steps 2400 --batch 32 --lr 3e-4 --gradient-weight 2 --init-from "$WORK/layered_depth5"
 #    And 2800 steps more on other online shapes (seed 74).
-$L train-default layered-depth --online 200000 --crop-input --seed 74 --out "$WORK/layered_depth" \
+$L train-default layered-depth --online 200000 --crop-input --seed 74 --out "$WORK/layered_depth7" \
     --steps 2800 --batch 32 --lr 3e-4 --gradient-weight 2 --init-from "$WORK/layered_depth6"
+#    Then with two inside intervals per ray (first exit and last entry start as the back and
+#    front maps), 2800 steps on other shapes again (seed 75).
+$L train-default layered-depth --online 200000 --crop-input --intervals 2 --seed 75 \
+    --out "$WORK/layered_depth" --steps 2800 --batch 32 --lr 3e-4 --gradient-weight 2 \
+    --init-from "$WORK/layered_depth7"
 # 9. The model folder, and the demo's examples (held-out shapes).
 OUT=Sources/LatticeTraining/Resources/EmbeddedDefault
 $L train-default package --ss-vae "$WORK/ss_vae" --ss-flow "$WORK/ss_flow" \
