@@ -8,19 +8,23 @@
 import Foundation
 import LatticeTensor
 
-/// Counts how many closed parts of a mesh contain a point, leaving one part out.
-struct PartWindingCounter {
+/// Signed crossings of the +z ray from a point with a mesh's faces (+1 for a face facing +z,
+/// −1 for one facing −z), from a g×g grid of face buckets over the mesh's xy bounds: for a
+/// union of closed outward-wound parts, how many parts contain the point (`MeshSignedDistance`'s
+/// winding number). With part labels, one part can be left out.
+struct RayCrossingGrid: Sendable {
     let vertices: [SIMD3<Float>]
     let faces: [SIMD3<Int32>]
-    /// Part of each face.
-    let labels: [Int32]
+    /// Part of each face (only needed to leave a part out).
+    let labels: [Int32]?
     let gridMin: SIMD2<Float>
     let gridCell: SIMD2<Float>
     let gridSize: Int
     let bucketStart: [Int32]
     let bucketFaces: [Int32]
 
-    init(vertices: [SIMD3<Float>], faces: [SIMD3<Int32>], labels: [Int32]) {
+    /// Buckets each face in every cell its xy bounding box touches.
+    init(vertices: [SIMD3<Float>], faces: [SIMD3<Int32>], labels: [Int32]? = nil) {
         self.vertices = vertices
         self.faces = faces
         self.labels = labels
@@ -30,7 +34,7 @@ struct PartWindingCounter {
             lo = pointwiseMin(lo, SIMD2(p.x, p.y))
             hi = pointwiseMax(hi, SIMD2(p.x, p.y))
         }
-        let g = max(1, min(256, Int(Float(faces.count).squareRoot())))
+        let g = max(1, min(512, Int(Float(faces.count).squareRoot())))
         gridSize = g
         gridMin = lo
         gridCell = pointwiseMax((hi - lo) / Float(g), SIMD2(repeating: 1e-12))
@@ -66,10 +70,11 @@ struct PartWindingCounter {
         )
     }
 
-    /// Signed crossings of the +z ray from `p` with the faces of every part but `part`: for
-    /// closed outward-wound parts, how many of them contain `p`.
-    func count(_ p: SIMD3<Float>, excluding part: Int32) -> Int {
-        // A fixed sub-micro offset keeps the ray off edges lying on lattice lines.
+    /// Signed crossings of the +z ray from `p` with the faces of every part but `part` (all
+    /// faces without one).
+    func count(_ p: SIMD3<Float>, excluding part: Int32? = nil) -> Int {
+        // A fixed sub-micro offset keeps the ray off the edges and vertices that procedural and
+        // grid-aligned meshes put exactly on lattice lines.
         let x = p.x + 3.1e-7
         let y = p.y + 1.7e-7
         let q = SIMD2<Float>(x, y)
@@ -81,7 +86,7 @@ struct PartWindingCounter {
         var w = 0
         for k in Int(bucketStart[b])..<Int(bucketStart[b + 1]) {
             let f = Int(bucketFaces[k])
-            if labels[f] == part { continue }
+            if let part, let labels, labels[f] == part { continue }
             let t = faces[f]
             let a = vertices[Int(t.x)]
             let bb = vertices[Int(t.y)]
@@ -131,7 +136,7 @@ extension TriangleMesh {
     public func sampleOuterSurface(count: Int, generator: inout RandomGenerator) -> SurfaceSamples {
         let (labels, parts) = positionComponents()
         guard parts > 1 else { return sampleSurface(count: count, generator: &generator) }
-        let counter = PartWindingCounter(vertices: vertices, faces: faces, labels: labels)
+        let counter = RayCrossingGrid(vertices: vertices, faces: faces, labels: labels)
         var out = SurfaceSamples(points: [], normals: [], colors: vertexColors == nil ? nil : [])
         var draw = count
         // Enough rounds for any mesh whose outer surface is over 1% of its area; a mesh with

@@ -31,12 +31,8 @@ public struct MeshSignedDistance: Sendable {
     private let tree: KDTree
     private let sampleFaces: [Int32]
     private let faceNormal: [SIMD3<Float>]
-    // The +z ray's face buckets: a g×g grid over the xy bounds of the mesh.
-    private let gridMin: SIMD2<Float>
-    private let gridCell: SIMD2<Float>
-    private let gridSize: Int
-    private let bucketStart: [Int32]
-    private let bucketFaces: [Int32]
+    // The +z ray's face buckets.
+    private let crossings: RayCrossingGrid
 
     /// Prepares queries on `mesh`: `sampleSpacing` is the target distance between the surface
     /// samples that pick the candidate face (smaller: fewer wrong picks, slower set-up).
@@ -94,83 +90,12 @@ public struct MeshSignedDistance: Sendable {
         tree = KDTree(points: points)
         sampleFaces = owners
 
-        // Buckets for the ray: each face goes to every cell its xy bounding box touches.
-        var lo2 = SIMD2<Float>(repeating: .infinity)
-        var hi2 = SIMD2<Float>(repeating: -.infinity)
-        for p in v {
-            lo2 = pointwiseMin(lo2, SIMD2(p.x, p.y))
-            hi2 = pointwiseMax(hi2, SIMD2(p.x, p.y))
-        }
-        let g = max(1, min(512, Int(Float(f.count).squareRoot())))
-        gridSize = g
-        gridMin = lo2
-        gridCell = pointwiseMax((hi2 - lo2) / Float(g), SIMD2(repeating: 1e-12))
-        var cells = [[Int32]](repeating: [], count: g * g)
-        for (i, t) in f.enumerated() {
-            let a = v[Int(t.x)]
-            let b = v[Int(t.y)]
-            let c = v[Int(t.z)]
-            let mn = pointwiseMin(pointwiseMin(SIMD2(a.x, a.y), SIMD2(b.x, b.y)), SIMD2(c.x, c.y))
-            let mx = pointwiseMax(pointwiseMax(SIMD2(a.x, a.y), SIMD2(b.x, b.y)), SIMD2(c.x, c.y))
-            let c0 = Self.cell(mn, lo2, gridCell, g)
-            let c1 = Self.cell(mx, lo2, gridCell, g)
-            for x in c0.x...c1.x {
-                for y in c0.y...c1.y { cells[x * g + y].append(Int32(i)) }
-            }
-        }
-        var start: [Int32] = [0]
-        var flat: [Int32] = []
-        for c in cells {
-            flat += c
-            start.append(Int32(flat.count))
-        }
-        bucketStart = start
-        bucketFaces = flat
-    }
-
-    private static func cell(
-        _ p: SIMD2<Float>, _ lo: SIMD2<Float>, _ size: SIMD2<Float>, _ g: Int
-    ) -> SIMD2<Int> {
-        let q = (p - lo) / size
-        return SIMD2(
-            min(g - 1, max(0, Int(q.x.rounded(.down)))), min(g - 1, max(0, Int(q.y.rounded(.down))))
-        )
+        crossings = RayCrossingGrid(vertices: v, faces: f)
     }
 
     /// The winding number at `p`: signed crossings of the ray from `p` towards +z. For a union
     /// of closed outward-wound parts it is the number of parts containing `p`.
-    public func windingNumber(_ p: SIMD3<Float>) -> Int {
-        // A fixed sub-micro offset keeps the ray off the edges and vertices that procedural and
-        // grid-aligned meshes put exactly on lattice lines.
-        let x = p.x + 3.1e-7
-        let y = p.y + 1.7e-7
-        let q = SIMD2<Float>(x, y)
-        if q.x < gridMin.x || q.y < gridMin.y { return 0 }
-        let hi = gridMin + gridCell * Float(gridSize)
-        if q.x > hi.x || q.y > hi.y { return 0 }
-        let c = Self.cell(q, gridMin, gridCell, gridSize)
-        let b = c.x * gridSize + c.y
-        var w = 0
-        let v = mesh.vertices
-        for k in Int(bucketStart[b])..<Int(bucketStart[b + 1]) {
-            let t = mesh.faces[Int(bucketFaces[k])]
-            let a = v[Int(t.x)]
-            let bb = v[Int(t.y)]
-            let cc = v[Int(t.z)]
-            // Signed area of the xy projection: its sign is the face's facing along z.
-            let area = (bb.x - a.x) * (cc.y - a.y) - (cc.x - a.x) * (bb.y - a.y)
-            if area == 0 { continue }
-            let w0 = (bb.x - x) * (cc.y - y) - (cc.x - x) * (bb.y - y)
-            let w1 = (cc.x - x) * (a.y - y) - (a.x - x) * (cc.y - y)
-            let w2 = (a.x - x) * (bb.y - y) - (bb.x - x) * (a.y - y)
-            let inside =
-                area > 0 ? (w0 >= 0 && w1 >= 0 && w2 >= 0) : (w0 <= 0 && w1 <= 0 && w2 <= 0)
-            guard inside else { continue }
-            let z = (w0 * a.z + w1 * bb.z + w2 * cc.z) / area
-            if z > p.z { w += area > 0 ? 1 : -1 }
-        }
-        return w
-    }
+    public func windingNumber(_ p: SIMD3<Float>) -> Int { crossings.count(p) }
 
     /// True when `p` is inside the mesh (inside any closed part).
     public func contains(_ p: SIMD3<Float>) -> Bool { windingNumber(p) != 0 }
